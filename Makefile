@@ -1,0 +1,40 @@
+# modeldeploy: the two commands are `make demo` and `make test` (see README.md).
+# Everything they install is cached under $(MODELDEPLOY_CACHE) and reused.
+
+SHELL := /bin/bash
+export MODELDEPLOY_CACHE ?= $(HOME)/.cache/modeldeploy
+SETUP := hack/setup.sh
+# The paths setup.sh derives (virtualenvs keyed on pyproject.toml, binaries on go.sum).
+ENV := $(shell $(SETUP) env)
+env_of = $(patsubst $(1)=%,%,$(filter $(1)=%,$(ENV)))
+OPERATOR_PY := $(call env_of,OPERATOR_VENV)/bin/python
+MODEL_PY := $(call env_of,MODEL_VENV)/bin/python
+RUN := env $(ENV) PATH="$(call env_of,MODELDEPLOY_TOOLS_BIN):$(call env_of,OPERATOR_VENV)/bin:$$PATH"
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-operator test-model-server controlplane clean-cache
+
+setup:
+	@$(SETUP) all
+
+## The main job: the sandbox demo.
+demo: setup
+	@$(RUN) $(OPERATOR_PY) -m sandbox.demo
+
+## All tests: the operator's suite, then the model server's in its own virtualenv.
+test: setup
+	@$(RUN) $(OPERATOR_PY) -m pytest $(PYTEST_ARGS)
+	@$(RUN) $(MODEL_PY) -m pytest model_server/tests $(PYTEST_ARGS)
+
+test-operator: setup
+	@$(RUN) $(OPERATOR_PY) -m pytest $(PYTEST_ARGS)
+
+test-model-server: setup
+	@$(RUN) $(MODEL_PY) -m pytest model_server/tests $(PYTEST_ARGS)
+
+## A control plane in the foreground, for people (prints the kubeconfig path).
+controlplane: setup
+	@$(RUN) $(OPERATOR_PY) -m sandbox.controlplane
+
+clean-cache:
+	rm -rf $(MODELDEPLOY_CACHE)

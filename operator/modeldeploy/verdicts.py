@@ -1,0 +1,72 @@
+"""Outcomes of analysis: what the rollout state machine consumes.
+
+Four outcomes, after Argo Rollouts: a check that lacks data is *Inconclusive* and a
+check whose provider failed is an *Error*; neither is a *Fail*. Flagger treats "no values
+found" as a failure and rolls back healthy canaries that simply got no traffic; we hold
+the weight instead and pause past a limit.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class Outcome(str, enum.Enum):
+    PASS = "Pass"
+    FAIL = "Fail"
+    INCONCLUSIVE = "Inconclusive"
+    ERROR = "Error"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check's verdict with the numbers behind it (they go into status and events)."""
+
+    name: str
+    outcome: Outcome
+    message: str
+    baseline: float | None = None
+    candidate: float | None = None
+    threshold: float | None = None
+    n_baseline: int | None = None
+    n_candidate: int | None = None
+    statistic: float | None = None
+    p_value: float | None = None
+
+    def to_status(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if v is not None}
+        d["outcome"] = self.outcome.value
+        for k in ("baseline", "candidate", "threshold", "statistic", "p_value"):
+            if k in d:
+                d[k] = float(f"{d[k]:.6g}")
+        return d
+
+
+def combine(checks: list[CheckResult] | tuple[CheckResult, ...]) -> Outcome:
+    """The overall outcome: any Fail wins, then Error, then Inconclusive; no checks pass.
+
+    Fail outranks Error because a check that did measure a regression is evidence,
+    whatever happened to the others.
+    """
+    outcomes = {c.outcome for c in checks}
+    for o in (Outcome.FAIL, Outcome.ERROR, Outcome.INCONCLUSIVE):
+        if o in outcomes:
+            return o
+    return Outcome.PASS
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    outcome: Outcome
+    checks: tuple[CheckResult, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def of(cls, checks: list[CheckResult] | tuple[CheckResult, ...]) -> AnalysisResult:
+        return cls(combine(checks), tuple(checks))
+
+    def summary(self) -> str:
+        if not self.checks:
+            return f"{self.outcome.value}: no metrics configured (steps advance on time and readiness)"
+        return f"{self.outcome.value}: " + "; ".join(f"{c.name} {c.outcome.value}: {c.message}" for c in self.checks)
