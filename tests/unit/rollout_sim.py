@@ -1,0 +1,105 @@
+"""A deterministic driver for the pure state machine: a fake clock and a scripted Seldon.
+
+It plays the shell's part the way `modeldeploy.handlers` does (persist status, then make
+the SeldonDeployment match), and can "crash" between those two writes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from modeldeploy import rollout, seldon
+from modeldeploy.spec import parse
+from modeldeploy.verdicts import AnalysisResult, CheckResult, Outcome
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def make_spec(version: str = "1.0.0", **overrides) -> dict:
+    spec = {
+        "model": {"name": "digits", "version": version, "uri": f"file:///models/{version}"},
+        "strategy": {"type": "Canary", "canary": {"steps": [10, 25, 50, 100], "stepDuration": "1m"}},
+        "analysis": {"interval": "30s", "failureLimit": 2, "inconclusiveLimit": 3, "errorLimit": 2},
+    }
+    for path, value in overrides.items():
+        node = spec
+        keys = path.split("__")
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = value
+    return spec
+
+
+def verdict(outcome: Outcome) -> AnalysisResult:
+    return AnalysisResult.of([CheckResult("p99", outcome, f"scripted {outcome.value}")])
+
+
+@dataclass
+class Sim:
+    spec: dict
+    now: datetime = T0
+    status: dict = field(default_factory=dict)
+    applied: tuple = ()
+    ready: set = field(default_factory=set)
+    failed: dict = field(default_factory=dict)
+    events: list = field(default_factory=list)
+    history: list = field(default_factory=list)  # (time, phase, candidate weight) after each tick
+
+    def observation(self, analysis=None, command=None) -> rollout.Observation:
+        names = {p.name for p in self.applied}
+        sobs = seldon.Observation(exists=bool(self.applied), ready=frozenset(self.ready & names),
+                                  failed={k: v for k, v in self.failed.items() if k in names})
+        current = rollout.Status.from_dict(self.status)
+        return rollout.Observation(seldon=sobs, applied=self.applied == rollout.predictors(current),
+                                   analysis=analysis, command=command, generation=1)
+
+    def tick(self, seconds: float = 0, outcome: Outcome | None = None, command: str | None = None,
+             crash_before_status: bool = False, crash_before_apply: bool = False) -> rollout.Decision:
+        self.now += timedelta(seconds=seconds)
+        spec = parse(self.spec)
+        current = rollout.Status.from_dict(self.status)
+        analysis = None
+        if outcome is not None or rollout.analysis_due(spec, current, self.now):
+            if rollout.analysis_due(spec, current, self.now):
+                analysis = verdict(outcome or Outcome.PASS)
+        decision = rollout.step(spec, current, self.observation(analysis, command), self.now)
+        if crash_before_status:
+            return decision
+        # A status round trip through JSON, exactly what the API server stores.
+        self.status = json.loads(json.dumps(decision.status.to_dict()))
+        if not crash_before_apply:
+            traffic = [p for p in decision.predictors if not p.shadow]
+            assert sum(p.traffic for p in traffic) == 100, decision.predictors
+            self.applied = decision.predictors
+        self.events += decision.events
+        self.history.append((self.now, decision.status.phase, decision.status.candidateWeight))
+        return decision
+
+    @property
+    def phase(self) -> str:
+        return self.status.get("phase", "")
+
+    def weights(self) -> dict[str, int]:
+        return {p.version: (p.traffic if not p.shadow else -1) for p in self.applied}
+
+    def reasons(self) -> list[str]:
+        return [e.reason for e in self.events]
+
+    def run_until(self, phase: str, step_seconds: float = 5, limit: int = 500, outcome: Outcome | None = None) -> None:
+        for _ in range(limit):
+            if self.phase == phase:
+                return
+            self.tick(step_seconds, outcome=outcome)
+        raise AssertionError(f"never reached {phase}: stuck in {self.phase}; events {self.reasons()}")
+
+    def to_stable(self) -> None:
+        self.tick()
+        self.ready |= {p.name for p in self.applied}
+        self.tick()
+        assert self.phase == rollout.STABLE
+
+    def bump(self, version: str) -> None:
+        self.spec["model"]["version"] = version
+        self.spec["model"]["uri"] = f"file:///models/{version}"
