@@ -63,3 +63,16 @@ def namespace(api: client.ApiClient) -> str:
     name = f"t-{uuid.uuid4().hex[:8]}"
     client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     return name
+
+
+REPO = Path(__file__).resolve().parents[1]
+CRD_FILES = [REPO / "crds" / "modeldeploy.io_modeldeployments.yaml",
+             REPO / "experiments" / "sandbox" / "crds" / "seldondeployments.yaml"]
+
+
+@pytest.fixture(scope="session")
+def crds(api: client.ApiClient) -> None:
+    """Our CRD and the test-only SeldonDeployment CRD, installed and Established."""
+    from sandbox.kubeutil import install_crds
+
+    install_crds(api, CRD_FILES)

@@ -1,0 +1,119 @@
+"""The CRD rejects bad ModelDeployments at apply time, naming the field and the fix, and
+fills in defaults for good ones. Every case runs against the real API server."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from modeldeploy import GROUP, PLURAL, VERSION
+
+VALID = {
+    "apiVersion": f"{GROUP}/{VERSION}",
+    "kind": "ModelDeployment",
+    "metadata": {"name": "digits"},
+    "spec": {"model": {"name": "digits", "version": "1.0.0", "uri": "file:///models/digits/1.0.0"}},
+}
+
+
+def with_(path: str, value):
+    doc = copy.deepcopy(VALID)
+    node = doc
+    keys = path.split(".")
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+    if value is _DELETE:
+        node.pop(keys[-1], None)
+    else:
+        node[keys[-1]] = value
+    return doc
+
+
+_DELETE = object()
+
+# (id, object, field named in the error, words of the message)
+INVALID = [
+    ("steps-not-ending-at-100", with_("spec.strategy.canary", {"steps": [10, 50]}),
+     "spec.strategy.canary.steps", "the last step must be 100"),
+    ("steps-not-ascending", with_("spec.strategy.canary", {"steps": [50, 25, 100]}),
+     "spec.strategy.canary.steps", "strictly ascending"),
+    ("steps-duplicated", with_("spec.strategy.canary", {"steps": [10, 10, 100]}),
+     "spec.strategy.canary.steps", "strictly ascending"),
+    ("step-weight-over-100", with_("spec.strategy.canary", {"steps": [10, 150]}),
+     "spec.strategy.canary.steps[1]", "less than or equal to 100"),
+    ("step-weight-zero", with_("spec.strategy.canary", {"steps": [0, 100]}),
+     "spec.strategy.canary.steps[0]", "greater than or equal to 1"),
+    ("empty-steps", with_("spec.strategy.canary", {"steps": []}),
+     "spec.strategy.canary.steps", "at least 1 item"),
+    ("bad-step-duration", with_("spec.strategy.canary", {"stepDuration": "five minutes"}),
+     "spec.strategy.canary.stepDuration", "must be a duration such as 30s"),
+    ("bad-interval", with_("spec.analysis", {"interval": "10"}),
+     "spec.analysis.interval", "must be a duration such as 30s"),
+    ("bad-shadow-duration", with_("spec.strategy.shadow", {"duration": "-1m"}),
+     "spec.strategy.shadow.duration", "must be a duration"),
+    ("version-not-a-label", with_("spec.model.version", "2.0.0+build/7"),
+     "spec.model.version", "must be a valid label value"),
+    ("version-too-long", with_("spec.model.version", "1" * 64),
+     "spec.model.version", "may not be more than 63"),
+    ("two-strategies", with_("spec.strategy", {"canary": {"steps": [50, 100]}, "abTest": {"split": 50}}),
+     "spec.strategy", "set either strategy.canary or strategy.abTest, not both"),
+    ("unknown-strategy-type", with_("spec.strategy", {"type": "BlueGreen"}),
+     "spec.strategy.type", "supported values"),
+    ("failure-limit-zero", with_("spec.analysis", {"failureLimit": 0}),
+     "spec.analysis.failureLimit", "greater than or equal to 1"),
+    ("inconclusive-limit-negative", with_("spec.analysis", {"inconclusiveLimit": -3}),
+     "spec.analysis.inconclusiveLimit", "greater than or equal to 1"),
+    ("min-samples-zero", with_("spec.analysis", {"minSamples": 0}),
+     "spec.analysis.minSamples", "greater than or equal to 1"),
+    ("missing-uri", with_("spec.model.uri", _DELETE), "spec.model.uri", "Required value"),
+    ("uri-without-scheme", with_("spec.model.uri", "/models/digits"),
+     "spec.model.uri", "must be a URI with scheme"),
+    ("bad-sha256", with_("spec.model.sha256", "abc123"), "spec.model.sha256", "64 lowercase hexadecimal"),
+    ("model-name-uppercase", with_("spec.model.name", "Digits"), "spec.model.name", "must be a DNS label"),
+    ("replicas-zero", with_("spec.model.replicas", 0), "spec.model.replicas", "greater than or equal to 1"),
+    ("metric-with-two-kinds", with_("spec.analysis", {"metrics": [
+        {"name": "p99", "latency": {"maxMs": 200}, "errorRate": {"max": 0.01}}]}),
+     "spec.analysis.metrics[0]", "exactly one of latency, errorRate, outputDistribution or query"),
+    ("metric-names-duplicated", with_("spec.analysis", {"metrics": [
+        {"name": "p99", "latency": {"maxMs": 200}}, {"name": "p99", "errorRate": {"max": 0.01}}]}),
+     "spec.analysis.metrics[1]", "Duplicate value"),
+    ("quantile-out-of-range", with_("spec.analysis", {"metrics": [{"name": "p", "latency": {"quantile": 1.5}}]}),
+     "spec.analysis.metrics[0].latency.quantile", "between 0 and 1"),
+    ("error-rate-over-1", with_("spec.analysis", {"metrics": [{"name": "e", "errorRate": {"max": 5}}]}),
+     "spec.analysis.metrics[0].errorRate.max", "less than or equal to 1"),
+    ("query-without-bounds", with_("spec.analysis", {"metrics": [{"name": "q", "query": "vector(1)"}]}),
+     "spec.analysis.metrics[0]", "a query metric needs min, max or both"),
+    ("abtest-on-a-canary", with_("spec.strategy", {"abTest": {"split": 50}}),
+     "spec.strategy", "set type: ABTest, or remove abTest"),
+    ("name-too-long", with_("metadata.name", "d" * 41), "metadata.name", "may not be more than 40"),
+]
+
+
+@pytest.mark.parametrize("doc,field,words", [pytest.param(d, f, w, id=i) for i, d, f, w in INVALID])
+def test_invalid_model_deployment_is_rejected(api, crds, namespace, doc, field, words) -> None:
+    with pytest.raises(ApiException) as err:
+        client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, doc)
+    assert err.value.status == 422
+    message = json.loads(err.value.body)["message"]
+    assert field in message, message
+    assert words in message, message
+
+
+def test_valid_minimal_object_gets_defaults(api, crds, namespace) -> None:
+    obj = client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, VALID)
+    spec = obj["spec"]
+    assert spec["strategy"]["type"] == "Canary"
+    assert spec["strategy"]["canary"] == {"steps": [10, 25, 50, 100], "stepDuration": "1m"}
+    assert spec["analysis"]["failureLimit"] == 2 and spec["analysis"]["inconclusiveLimit"] == 6
+    assert spec["model"]["replicas"] == 1 and spec["paused"] is False
+
+
+def test_short_name_and_printer_columns_are_served(api, crds) -> None:
+    crd = client.ApiextensionsV1Api(api).read_custom_resource_definition(f"{PLURAL}.{GROUP}")
+    assert "mdep" in crd.spec.names.short_names
+    cols = [c.name for c in crd.spec.versions[0].additional_printer_columns]
+    assert cols == ["Phase", "Stable", "Candidate", "Weight", "Verdict", "Age"]
