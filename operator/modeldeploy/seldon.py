@@ -48,7 +48,9 @@ class Predictor:
 
 def render_predictor(p: Predictor) -> dict[str, Any]:
     m = p.model
-    parameters = [{"name": "model_uri", "type": "STRING", "value": m.uri}]
+    # The server checks the artifact's card against the version we route as.
+    parameters = [{"name": "model_uri", "type": "STRING", "value": m.uri},
+                  {"name": "version", "type": "STRING", "value": p.version}]
     if m.sha256:
         parameters.append({"name": "sha256", "type": "STRING", "value": m.sha256})
     out: dict[str, Any] = {
