@@ -8,8 +8,8 @@ served it in the ``Seldon-Predictor`` header; feedback that carries that header 
 to the same predictor, so rewards are credited to the version that made the prediction.
 
 Latency is exported as the Seldon executor does, one histogram for all predictors:
-``seldon_api_executor_server_requests_seconds{deployment_name, predictor_name,
-predictor_version, service, method, code}``, buckets 0.005 … 10 s. `/stats` returns the
+``seldon_api_executor_server_requests_seconds{namespace, deployment_name,
+predictor_name, predictor_version, service, method, code}``, buckets 0.005 … 10 s. `/stats` returns the
 per-predictor counts of user responses and mirrored requests, for tests to assert on.
 """
 
@@ -51,7 +51,9 @@ class Router:
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "seldon_api_executor_server_requests_seconds", "Seldon executor request latency (stand-in)",
-            ["deployment_name", "predictor_name", "predictor_version", "service", "method", "code"],
+            # `namespace` is what Kubernetes service discovery adds to a pod's series on a
+            # cluster; one router serves every namespace here, so it labels them itself.
+            ["namespace", "deployment_name", "predictor_name", "predictor_version", "service", "method", "code"],
             buckets=BUCKETS, registry=self.registry,
         )
         self.stats: dict[str, dict[str, int]] = {}
@@ -86,14 +88,14 @@ class Router:
             per = self.stats.setdefault(f"{deployment}/{predictor}", {})
             per[kind] = per.get(kind, 0) + 1
 
-    def forward(self, deployment: str, b: Backend, path: str, body: bytes, service: str, kind: str) -> tuple[int, bytes]:
+    def forward(self, namespace: str, deployment: str, b: Backend, path: str, body: bytes, service: str, kind: str) -> tuple[int, bytes]:
         t0 = time.perf_counter()
         try:
             r = self._http.request("POST", b.url + path, body=body, headers={"Content-Type": "application/json"})
             code, data = r.status, r.data
         except urllib3.exceptions.HTTPError as e:
             code, data = 503, json.dumps({"status": {"code": 503, "info": f"predictor {b.predictor} unreachable: {e}"}}).encode()
-        self.latency.labels(deployment, b.predictor, b.version, service, "post", str(code)).observe(time.perf_counter() - t0)
+        self.latency.labels(namespace, deployment, b.predictor, b.version, service, "post", str(code)).observe(time.perf_counter() - t0)
         self._count(deployment, b.predictor, kind)
         return code, data
 
@@ -106,8 +108,8 @@ class Router:
             return 503, json.dumps({"status": {"code": 503, "info": msg}}).encode(), ""
         if service == "predictions":
             for shadow in (b for b in backends if b.shadow):
-                self._mirror.submit(self.forward, deployment, shadow, path, body, service, "mirrored")
-        code, data = self.forward(deployment, chosen, path, body, service, "served" if service == "predictions" else "feedback")
+                self._mirror.submit(self.forward, namespace, deployment, shadow, path, body, service, "mirrored")
+        code, data = self.forward(namespace, deployment, chosen, path, body, service, "served" if service == "predictions" else "feedback")
         return code, data, chosen.predictor
 
     # -- server ----------------------------------------------------------------------

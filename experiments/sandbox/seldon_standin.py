@@ -6,7 +6,7 @@ SeldonDeployments and, for each predictor, runs one real model-server process
 Seldon injects; routes traffic through `router.Router` by the predictors' `traffic`;
 and writes SeldonDeployment status as Seldon does: `Creating` while a predictor loads,
 `Available` when all are ready, `Failed` (with the server's own reason) when one cannot
-become ready. It also writes the Prometheus file-SD targets for the model servers.
+become ready. It also hands the model servers' metrics endpoints to Prometheus.
 
 The operator never imports this module; it only sees SeldonDeployments change.
 """
@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from kubernetes.client.exceptions import ApiException
 
 from .harness import SDEP
 from .processes import ManagedProcess, free_port, tail
+from .prometheus import TargetGroup
 from .router import Backend, Router
 
 log = logging.getLogger("sandbox.seldon")
@@ -64,13 +66,15 @@ class Server:
 
 class SeldonStandIn:
     def __init__(self, api: client.ApiClient, namespaces: list[str], router: Router, model_bin: Path,
-                 workdir: Path, targets_file: Path, poll: float = 0.3) -> None:
+                 workdir: Path, on_targets: Callable[[list[TargetGroup]], None] | None = None,
+                 poll: float = 0.3) -> None:
         self.custom = client.CustomObjectsApi(api)
         self.namespaces = namespaces
         self.router = router
         self.model_bin = model_bin
         self.workdir = workdir
-        self.targets_file = targets_file
+        self.on_targets = on_targets
+        self._targets: list[TargetGroup] | None = None
         self.poll = poll
         self.servers: dict[tuple[str, str, str], Server] = {}
         self._http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1, read=2), retries=False)
@@ -188,11 +192,12 @@ class SeldonStandIn:
         self.custom.patch_namespaced_custom_object_status(*SDEP[:2], ns, SDEP[2], sd["metadata"]["name"], {"status": status})
 
     def _write_targets(self) -> None:
-        targets = [{"targets": [f"127.0.0.1:{s.metrics_port}"], "labels": {"job": "model-servers"}}
-                   for s in self.servers.values() if s.state != "Failed"]
-        tmp = self.targets_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(targets))
-        tmp.replace(self.targets_file)  # atomic: Prometheus never reads half a file
+        """Tell Prometheus about the model servers (scraped at Seldon's /prometheus path)."""
+        groups = [TargetGroup([f"127.0.0.1:{s.metrics_port}"], {"namespace": k[0]}, "/prometheus")
+                  for k, s in sorted(self.servers.items()) if s.state != "Failed"]
+        if groups != self._targets and self.on_targets is not None:
+            self.on_targets(groups)
+        self._targets = groups
 
 
 def _reason(body: bytes) -> str:

@@ -31,14 +31,25 @@ class Analyzer:
         self.templates = templates
 
     @classmethod
-    def from_env(cls) -> Analyzer:
-        """MODELDEPLOY_PROMETHEUS_URL names the Prometheus server (none: metrics are Errors)."""
-        url = os.environ.get("MODELDEPLOY_PROMETHEUS_URL")
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Analyzer:
+        """The Prometheus server from MODELDEPLOY_PROMETHEUS_URL (none: metrics are Errors).
+
+        Credentials come from the environment, which the chart fills from a Secret:
+        MODELDEPLOY_PROMETHEUS_TOKEN (bearer), or MODELDEPLOY_PROMETHEUS_USERNAME and
+        MODELDEPLOY_PROMETHEUS_PASSWORD (basic); MODELDEPLOY_PROMETHEUS_TIMEOUT in seconds.
+        """
+        url = env.get("MODELDEPLOY_PROMETHEUS_URL")
         if not url:
             return cls(None)
         from .providers.prometheus import PrometheusProvider
 
-        return cls(PrometheusProvider.from_env(url))
+        token = env.get("MODELDEPLOY_PROMETHEUS_TOKEN")
+        user, password = env.get("MODELDEPLOY_PROMETHEUS_USERNAME"), env.get("MODELDEPLOY_PROMETHEUS_PASSWORD")
+        return cls(PrometheusProvider(
+            url, timeout=float(env.get("MODELDEPLOY_PROMETHEUS_TIMEOUT", "5")),
+            headers={"Authorization": f"Bearer {token}"} if token else None,
+            auth=(user, password) if user and password else None,
+        ))
 
     def analyse(self, spec: Spec, status: Status, namespace: str, name: str) -> AnalysisResult:
         if not spec.analysis.has_metrics:
@@ -47,11 +58,8 @@ class Analyzer:
             return _error("metrics are configured but the operator has no Prometheus (set MODELDEPLOY_PROMETHEUS_URL)")
         from .analysis import Target, analyse
 
-        target = Target(
-            namespace=namespace, deployment=name, baseline=status.stablePredictor or "",
-            candidate=status.candidatePredictor or "",
-            window=spec.analysis.raw.get("window") or spec.analysis.raw.get("interval") or "30s",
-        )
+        target = Target(namespace=namespace, deployment=name, baseline=status.stablePredictor or "",
+                        candidate=status.candidatePredictor or "")
         try:
             return analyse(spec.analysis.raw, target, self.provider, self.templates)
         except Exception as e:  # noqa: BLE001 - a bug or bad template must not crash the rollout

@@ -33,7 +33,7 @@ def stack(api, crds, namespace, tmp_path):
     router = Router(seed=1)
     port = free_port()
     router.serve(port)
-    standin = SeldonStandIn(api, [namespace], router, art.model_bin(), tmp_path, tmp_path / "targets.json").start()
+    standin = SeldonStandIn(api, [namespace], router, art.model_bin(), tmp_path).start()
     yield router, port, standin
     standin.stop()
     router.close()
@@ -78,7 +78,8 @@ def test_router_splits_10000_requests_by_traffic(api, namespace, artifacts, stac
     stats = json.loads(http.request("GET", f"http://127.0.0.1:{port}/stats").data)
     assert stats["digits/v1-0-0"]["served"] + stats["digits/v2-0-0"]["served"] == 10_000
     metrics = http.request("GET", f"http://127.0.0.1:{port}/metrics").data.decode()
-    assert 'seldon_api_executor_server_requests_seconds_count{code="200",deployment_name="digits",method="post",predictor_name="v2-0-0",predictor_version="2.0.0",service="predictions"}' in metrics
+    assert ('seldon_api_executor_server_requests_seconds_count{code="200",deployment_name="digits",method="post",'
+            f'namespace="{namespace}",predictor_name="v2-0-0",predictor_version="2.0.0",service="predictions"}}') in metrics
 
 
 def test_shadow_is_mirrored_and_never_answers_users(api, namespace, artifacts, stack) -> None:

@@ -1,0 +1,181 @@
+"""Rollout scenarios: apply 1.0.0, wait for Stable, roll out a candidate under load, and
+follow it to the end, recording a timeline.
+
+Shared by the demo (`sandbox.demo`) and the end-to-end tests; the kind workflow runs the
+same functions against a real cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .harness import wait_for
+from .stack import Stack
+
+# Short intervals so that a scenario takes about a minute; the statistics are the
+# operator's defaults except where named.
+ANALYSIS: dict[str, Any] = {
+    "interval": "5s",
+    "window": "20s",
+    "minSamples": 50,
+    "failureLimit": 2,
+    "inconclusiveLimit": 6,
+    "errorLimit": 3,
+    "metrics": [
+        {"name": "p99", "latency": {"quantile": 0.99, "maxMs": 250}},
+        {"name": "errors", "errorRate": {"max": 0.05}},
+        {"name": "outputs", "outputDistribution": {"maxJensenShannon": 0.1}},
+    ],
+}
+STRATEGY: dict[str, Any] = {"canary": {"steps": [20, 50, 100], "stepDuration": "15s"}, "progressDeadline": "90s"}
+RATE = 40.0  # requests per second, open loop
+
+
+def model_deployment(stack: Stack, name: str, artifact: str, **spec: Any) -> dict[str, Any]:
+    body = {
+        "apiVersion": "modeldeploy.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {"name": "digits", "version": stack.version(artifact), "uri": stack.uri(artifact)},
+            "strategy": STRATEGY,
+            "analysis": ANALYSIS,
+        },
+    }
+    body["spec"].update(spec)
+    return body
+
+
+@dataclass
+class Timeline:
+    started: float = field(default_factory=time.time)
+    points: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, stack: Stack, name: str) -> dict[str, Any]:
+        st = stack.objs.status(name)
+        with stack.router._lock:
+            served = {k.split("/", 1)[1]: dict(v) for k, v in stack.router.stats.items() if k.startswith(f"{name}/")}
+        point = {
+            "t": round(time.time() - self.started, 2), "phase": st.get("phase"),
+            "stable": st.get("stableVersion"), "candidate": st.get("candidateVersion"),
+            "predictor": st.get("candidatePredictor"),
+            "weight": st.get("candidateWeight", 0), "step": st.get("step"),
+            "analysis": st.get("lastAnalysis"), "counters": st.get("counters"), "router": served,
+        }
+        self.points.append(point)
+        return point
+
+
+@dataclass
+class Result:
+    scenario: str
+    deployment: str
+    candidate: str
+    result: str
+    reason: str
+    seconds: float
+    candidate_served: int
+    candidate_mirrored: int
+    max_weight: int
+    timeline: Timeline
+    events: list[tuple[str, str, str]]
+
+    def row(self) -> dict[str, Any]:
+        return {"scenario": self.scenario, "candidate": self.candidate, "result": self.result,
+                "max weight": self.max_weight, "candidate responses": self.candidate_served,
+                "seconds": round(self.seconds), "reason": self.reason}
+
+
+Hook = Callable[[Stack, str, Timeline], None]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    artifact: str
+    expect: str
+    description: str
+    spec: dict[str, Any] = field(default_factory=dict)
+    # Called on every timeline point while the rollout runs (to kill or stop things).
+    during: Hook | None = None
+
+
+def run(stack: Stack, scenario: Scenario, deployment: str | None = None, timeout: float = 240,
+        on_point: Callable[[dict[str, Any]], None] | None = None) -> Result:
+    name = deployment or f"digits-{scenario.name}"
+    objs = stack.objs
+    objs.apply_mdep(model_deployment(stack, name, "1.0.0", **scenario.spec))
+    wait_for(f"{name} Stable at 1.0.0", lambda: objs.status(name).get("phase") == "Stable", 120, 0.5)
+    load = stack.load(name, RATE).start()
+    try:
+        time.sleep(3)  # the baseline has traffic before the candidate arrives
+        timeline = Timeline()
+        candidate = stack.version(scenario.artifact)
+        objs.apply_mdep(model_deployment(stack, name, scenario.artifact, **scenario.spec))
+        deadline = time.monotonic() + timeout
+        while True:
+            point = timeline.record(stack, name)
+            if on_point:
+                on_point(point)
+            if scenario.during:
+                scenario.during(stack, name, timeline)
+            last = objs.status(name).get("lastRollout") or {}
+            if last.get("version") == candidate and point["phase"] in ("Stable", "Failed"):
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{scenario.name}: no outcome after {timeout:.0f}s; last point {json.dumps(point)[:600]}")
+            time.sleep(1)
+    finally:
+        load.stop()
+    predictor = next((p["predictor"] for p in reversed(timeline.points) if p["predictor"]), None)
+    with stack.router._lock:
+        counts = dict(stack.router.stats.get(f"{name}/{predictor}", {}))
+    return Result(
+        scenario=scenario.name, deployment=name, candidate=candidate, result=last["result"],
+        reason=last.get("reason", ""), seconds=timeline.points[-1]["t"],
+        candidate_served=counts.get("served", 0), candidate_mirrored=counts.get("mirrored", 0),
+        max_weight=max(p["weight"] or 0 for p in timeline.points), timeline=timeline, events=objs.events(name),
+    )
+
+
+def _kill_operator_once(stack: Stack, name: str, timeline: Timeline) -> None:
+    """SIGKILL the operator the first time the candidate holds traffic, restart it 5 s later."""
+    marks = timeline.__dict__.setdefault("_kill", {})
+    last = timeline.points[-1]
+    if "killed" not in marks and last["phase"] == "Progressing" and (last["weight"] or 0) > 0:
+        stack.operator.kill()
+        marks["killed"] = last["t"]
+    elif "killed" in marks and "restarted" not in marks and last["t"] - marks["killed"] >= 5:
+        stack.operator.start()
+        marks["restarted"] = last["t"]
+
+
+def _prometheus_outage(stack: Stack, name: str, timeline: Timeline) -> None:
+    """Stop Prometheus once the candidate has traffic; start it again once the rollout
+    has paused on errors and stayed paused for 10 s."""
+    marks = timeline.__dict__.setdefault("_outage", {})
+    last = timeline.points[-1]
+    if "stopped" not in marks and last["phase"] == "Progressing" and (last["weight"] or 0) > 0:
+        stack.prom.process.stop()
+        marks["stopped"] = last["t"]
+    elif "stopped" in marks and "paused" not in marks and last["phase"] == "Paused":
+        marks["paused"] = last["t"]
+    elif "paused" in marks and "restarted" not in marks and last["t"] - marks["paused"] >= 10:
+        stack.prom.process.start()
+        marks["restarted"] = last["t"]
+
+
+SCENARIOS = {s.name: s for s in [
+    Scenario("healthy", "2.0.0", "Promoted", "a better model: promoted step by step"),
+    Scenario("skewed", "skewed", "RolledBack", "outputs biased toward two classes: rolled back on output distribution"),
+    Scenario("slow", "slow", "RolledBack", "300 ms slower: rolled back on p99 latency"),
+    Scenario("corrupt", "corrupt", "RolledBack", "checksum mismatch: never ready, rolled back without serving"),
+    Scenario("operator-killed", "2.0.0", "Promoted", "operator SIGKILLed mid-rollout: resumes, no step skipped",
+             during=_kill_operator_once),
+    Scenario("prometheus-down", "2.0.0", "Promoted", "Prometheus stopped mid-rollout: paused, then continues",
+             during=_prometheus_outage),
+]}
