@@ -11,6 +11,7 @@ OPERATOR_PY := $(call env_of,OPERATOR_VENV)/bin/python
 MODEL_PY := $(call env_of,MODEL_VENV)/bin/python
 RUN := env $(ENV) PATH="$(call env_of,MODELDEPLOY_TOOLS_BIN):$(call env_of,OPERATOR_VENV)/bin:$$PATH"
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: setup demo test test-operator test-model-server controlplane clean-cache
 
@@ -19,7 +20,7 @@ setup:
 
 ## The main job: the sandbox demo.
 demo: setup
-	@$(RUN) $(OPERATOR_PY) -m sandbox.demo
+	@$(RUN) $(OPERATOR_PY) -m sandbox.demo $(DEMO_ARGS)
 
 ## All tests: the operator's suite, then the model server's in its own virtualenv.
 test: setup

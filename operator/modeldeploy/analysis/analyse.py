@@ -1,0 +1,84 @@
+"""The entry point the operator calls once per analysis interval.
+
+Pure except through the provider: the verdict depends only on ``spec.analysis``, the
+target, the provider's answers and the evaluation time, which the caller passes (the
+operator's clock), so the same inputs always give the same verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..providers import MetricProvider, MetricQueryError
+from ..verdicts import AnalysisResult, CheckResult
+from . import checks
+from .config import AnalysisSpec, CustomMetric, ErrorRateMetric, LatencyMetric, Metric, OutputMetric, parse_analysis
+from .query import QuerySession, Target
+from .templates import CLASS_LABEL, CODE_LABEL, Templates
+
+
+def analyse(
+    analysis: Mapping[str, Any] | AnalysisSpec,
+    target: Target,
+    provider: MetricProvider,
+    templates: Templates | Mapping[str, str] | None = None,
+    *,
+    at: float | None = None,
+) -> AnalysisResult:
+    """Compare candidate with baseline on every configured metric.
+
+    `analysis` is ``spec.analysis`` as stored (or already parsed); `templates` the
+    operator's configured templates (a `Templates`, or a mapping of the templates it
+    replaces; None: the Seldon defaults), under the object's own ``queries``; `at` the Unix time to evaluate at (None: Prometheus' now — pass the
+    operator's clock so both versions and all checks see the same window).
+
+    Query problems become per-check outcomes (no data: Inconclusive; unreachable,
+    timeout, NaN, several series, bad PromQL: Error). Configuration problems — a bad
+    spec, a template with an unknown placeholder, a name or window that is not safe to
+    put into PromQL — raise `AnalysisConfigError`, naming the field: retrying cannot
+    fix them, so they must not look like a flaky metric.
+    """
+    spec = analysis if isinstance(analysis, AnalysisSpec) else parse_analysis(analysis)
+    base = Templates.from_mapping(templates, "operator templates") if isinstance(templates, Mapping) else templates
+    tmpl = spec.templates(base)
+    session = QuerySession(provider, target.validated(spec.window), at)
+    return AnalysisResult.of([_run(metric, spec, tmpl, session) for metric in spec.metrics])
+
+
+def _per_version(name: str, session: QuerySession, fetch: Callable[[str], Any]) -> tuple[Any, Any] | CheckResult:
+    """Fetch one measurement for both versions; a query problem becomes the check's result."""
+    out = []
+    for version, predictor in (("baseline", session.target.baseline), ("candidate", session.target.candidate)):
+        try:
+            out.append(fetch(predictor))
+        except MetricQueryError as e:
+            return checks.from_query_error(name, f"{version} {predictor}", e)
+    return out[0], out[1]
+
+
+def _run(metric: Metric, spec: AnalysisSpec, tmpl: Templates, session: QuerySession) -> CheckResult:
+    window = session.target.window or spec.window
+    if isinstance(metric, LatencyMetric):
+        got = _per_version(metric.name, session, lambda p: session.histogram(tmpl.latency, p))
+        return got if isinstance(got, CheckResult) else checks.latency(metric, *got, spec.min_samples, window)
+    if isinstance(metric, ErrorRateMetric):
+        got = _per_version(metric.name, session, lambda p: session.by(tmpl.errors, p, CODE_LABEL))
+        return got if isinstance(got, CheckResult) else checks.error_rate(metric, *got, spec.min_samples, window)
+    if isinstance(metric, OutputMetric):
+        got = _per_version(metric.name, session, lambda p: session.by(tmpl.outputs, p, CLASS_LABEL))
+        return got if isinstance(got, CheckResult) else checks.output_distribution(metric, *got, spec.min_samples,
+                                                                                   window)
+    assert isinstance(metric, CustomMetric)
+    t = session.target
+    try:
+        candidate = session.value(metric.query, t.candidate)
+    except MetricQueryError as e:
+        return checks.from_query_error(metric.name, f"candidate {t.candidate}", e)
+    baseline = None
+    if metric.per_version:
+        try:
+            baseline = session.value(metric.query, t.baseline)
+        except MetricQueryError:
+            pass  # shown for context only; the verdict is about the candidate
+    return checks.custom(metric, candidate, baseline)

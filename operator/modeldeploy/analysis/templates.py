@@ -1,0 +1,222 @@
+"""PromQL templates and the only place values are substituted into PromQL.
+
+Templates are trusted (operator configuration, or the author of the ModelDeployment,
+who can only hurt their own rollout); the values put into them are not: a namespace, a
+deployment or predictor name and a window come from objects, and a crafted one must not
+turn ``predictor_name="{{predictor}}"`` into ``predictor_name="x"} or vector(1) #"``.
+So every value is *validated* against the grammar Kubernetes and Prometheus already
+impose on it (DNS-1123 names, Prometheus durations) and rejected with the field named,
+and then *escaped* for a PromQL string literal anyway, so the template stays safe even
+if a validator is loosened one day.
+
+The metric names and labels of the Seldon Core v1 contract live at the top of this
+module and nowhere else, so adapting to another exporter is one edit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+
+from .errors import AnalysisConfigError
+
+# --- the metric contract (Seldon Core v1 executor + our model server) -------------------
+
+#: Executor latency histogram (Go client, seconds); ``service`` is ``predictions`` for
+#: REST predictions (``feedback``, ``status`` and ``metadata`` requests share the metric).
+EXECUTOR_HISTOGRAM = "seldon_api_executor_server_requests_seconds"
+#: The model server's counter of predicted classes. A prometheus_client Counter named
+#: ``modeldeploy_predictions`` (or ``..._total``) is exposed as ``..._total``.
+PREDICTIONS_COUNTER = "modeldeploy_predictions_total"
+#: Seldon's Python wrapper adds ``reward`` to this counter on every feedback call whose
+#: reward is non-zero (CounterMetricFamily exposes the ``_total`` name).
+FEEDBACK_REWARD_COUNTER = "seldon_api_model_feedback_reward_total"
+#: NOT used as the A/B denominator: the wrapper skips feedback with reward 0
+#: (``if not reward: return``), so it counts rewarded feedback only. The executor's
+#: count of feedback requests is the denominator instead (see DEFAULT_FEEDBACK).
+FEEDBACK_COUNTER = "seldon_api_model_feedback_total"
+NAMESPACE_LABEL = "namespace"
+DEPLOYMENT_LABEL = "deployment_name"
+PREDICTOR_LABEL = "predictor_name"
+CLASS_LABEL = "class"
+CODE_LABEL = "code"
+LE_LABEL = "le"
+
+_SELECT = (
+    f'{NAMESPACE_LABEL}="{{{{namespace}}}}", {DEPLOYMENT_LABEL}="{{{{deployment}}}}", '
+    f'{PREDICTOR_LABEL}="{{{{predictor}}}}"'
+)
+
+
+def window_count(selector: str) -> str:
+    """PromQL for the exact number of events a counter counted during the window.
+
+    Not ``increase()``: it extrapolates to the window's edges, inflating counts by
+    window / (time between the first and last sample) — on average x1.33 for a 1m
+    window at 15 s scrapes, x2 at 30 s — and the statistical tests would then treat
+    invented requests as evidence (an A/A false-fail rate of 20 % and more). The plain
+    difference from the value one window ago is exact. ``or X * 0`` counts a series born
+    inside the window from zero (a counter starts at 0); ``clamp_min`` drops a series
+    whose counter reset (a restarted pod) rather than letting it go negative.
+    """
+    return f"clamp_min({selector} - ({selector} offset {{{{window}}}} or {selector} * 0), 0)"
+
+
+#: Histogram buckets of one version: one series per ``le``.
+DEFAULT_LATENCY = (
+    f"sum by ({LE_LABEL}) ("
+    + window_count(f'{EXECUTOR_HISTOGRAM}_bucket{{{_SELECT}, service="predictions"}}') + ")"
+)
+#: Requests of one version by status code: one series per ``code``.
+DEFAULT_ERRORS = (
+    f"sum by ({CODE_LABEL}) ("
+    + window_count(f'{EXECUTOR_HISTOGRAM}_count{{{_SELECT}, service="predictions"}}') + ")"
+)
+#: Predictions of one version by class: one series per ``class``.
+DEFAULT_OUTPUTS = f"sum by ({CLASS_LABEL}) (" + window_count(f"{PREDICTIONS_COUNTER}{{{_SELECT}}}") + ")"
+#: Sum of rewards of one version: one series.
+DEFAULT_REWARD = "sum(" + window_count(f"{FEEDBACK_REWARD_COUNTER}{{{_SELECT}}}") + ")"
+#: Number of feedback calls of one version (successful ones): one series.
+DEFAULT_FEEDBACK = (
+    "sum(" + window_count(f'{EXECUTOR_HISTOGRAM}_count{{{_SELECT}, service="feedback", code=~"2.."}}') + ")"
+)
+
+PLACEHOLDERS = ("namespace", "deployment", "predictor", "window")
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+
+# Kubernetes' own grammars: namespaces and Seldon predictor names are DNS-1123 labels,
+# object names DNS-1123 subdomains. Nothing in them can close a PromQL string.
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Prometheus 2.x durations: units in descending order, integers only ("1m30s", "90s").
+_PROM_DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
+_PROM_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
+
+
+def prometheus_seconds(value: str) -> float:
+    """Seconds in a Prometheus duration; ValueError if it is not one (or is zero)."""
+    m = _PROM_DURATION.match(value) if isinstance(value, str) and value else None
+    if not m:
+        raise ValueError(value)
+    seconds = sum(int(g) * unit for g, unit in zip(m.groups(), _PROM_UNITS) if g)
+    if seconds <= 0:
+        raise ValueError(value)
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """A Prometheus duration for a whole number of seconds (or milliseconds)."""
+    ms = int(round(seconds * 1000))
+    if ms % 1000:
+        return f"{ms}ms"
+    s = ms // 1000
+    for unit, size in (("h", 3600), ("m", 60)):
+        if s % size == 0:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
+def escape_label_value(value: str) -> str:
+    """Escape for a double-quoted PromQL string: backslash, quote and newline."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def validate_value(field_name: str, placeholder: str, value: object) -> str:
+    """The value, checked against its grammar; AnalysisConfigError names the field."""
+    if not isinstance(value, str):
+        raise AnalysisConfigError(f"{field_name}: must be a string, got {type(value).__name__}")
+    shown = value if len(value) <= 80 else value[:77] + "..."
+    if placeholder == "window":
+        try:
+            prometheus_seconds(value)
+        except ValueError:
+            raise AnalysisConfigError(
+                f"{field_name}: {shown!r} is not a Prometheus duration such as 30s, 1m or 1h30m "
+                "(whole numbers, units y w d h m s ms, in that order)"
+            ) from None
+        return value
+    if placeholder == "deployment":
+        ok, grammar = len(value) <= 253 and _DNS1123_SUBDOMAIN.match(value), "a DNS-1123 subdomain"
+    else:
+        ok, grammar = len(value) <= 63 and _DNS1123_LABEL.match(value), "a DNS-1123 label"
+    if not ok:
+        raise AnalysisConfigError(
+            f"{field_name}: {shown!r} is not {grammar} (lower-case letters, digits and '-'"
+            f"{', dots between labels' if placeholder == 'deployment' else ''}); "
+            "values put into PromQL must be plain Kubernetes names"
+        )
+    return value
+
+
+def check_template(field_name: str, template: object, per_version: bool = True) -> str:
+    """A template's placeholders are all known (and ``{{predictor}}`` is there if needed)."""
+    if not isinstance(template, str) or not template.strip():
+        raise AnalysisConfigError(f"{field_name}: must be a non-empty PromQL string")
+    used = _PLACEHOLDER.findall(template)
+    unknown = sorted({u for u in used if u not in PLACEHOLDERS})
+    if unknown:
+        raise AnalysisConfigError(
+            f"{field_name}: unknown placeholder(s) {', '.join('{{' + u + '}}' for u in unknown)}; "
+            f"known: {', '.join('{{' + p + '}}' for p in PLACEHOLDERS)}"
+        )
+    if per_version and "predictor" not in used:
+        raise AnalysisConfigError(
+            f"{field_name}: needs {{{{predictor}}}}, or baseline and candidate would read the same series"
+        )
+    return template
+
+
+def render(template: str, values: Mapping[str, str], field_prefix: str = "target") -> str:
+    """Substitute validated, escaped values in one pass (a value is never re-expanded)."""
+    checked = {p: escape_label_value(validate_value(f"{field_prefix}.{p}", p, v)) for p, v in values.items()}
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in checked:
+            raise AnalysisConfigError(f"{field_prefix}: no value for {{{{{name}}}}} in template {template!r}")
+        return checked[name]
+
+    return _PLACEHOLDER.sub(sub, template)
+
+
+@dataclass(frozen=True)
+class Templates:
+    """The PromQL for each kind of measurement; every one is rendered per version.
+
+    Defaults fit Seldon Core v1 with Prometheus adding a ``namespace`` label (as
+    kube-prometheus' pod and service monitors do). Operator configuration replaces any
+    of them (`from_mapping`), and ``spec.analysis.queries`` replaces them per object
+    (`merged`). The shapes are fixed: latency one series per ``le``, errors per
+    ``code``, outputs per ``class``, reward and feedback a single series.
+    """
+
+    latency: str = DEFAULT_LATENCY
+    errors: str = DEFAULT_ERRORS
+    outputs: str = DEFAULT_OUTPUTS
+    reward: str = DEFAULT_REWARD
+    feedback: str = DEFAULT_FEEDBACK
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check_template(f"queries.{f.name}", getattr(self, f.name))
+
+    def merged(self, overrides: Mapping[str, str] | None, field_prefix: str = "queries") -> Templates:
+        """These templates with some replaced; unknown keys are an error, not ignored."""
+        if not overrides:
+            return self
+        if not isinstance(overrides, Mapping):
+            raise AnalysisConfigError(f"{field_prefix}: must be a mapping of query name to PromQL")
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise AnalysisConfigError(
+                f"{field_prefix}: unknown query {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        for k, v in overrides.items():
+            check_template(f"{field_prefix}.{k}", v)
+        return replace(self, **dict(overrides))
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, str] | None, field_prefix: str = "queries") -> Templates:
+        """Operator configuration: the defaults with the given templates replaced."""
+        return cls().merged(mapping, field_prefix)
