@@ -18,8 +18,16 @@ say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 hash_of() { cat "$@" | sha256sum | cut -c1-12; }
 
-OPERATOR_VENV=$CACHE/venv/operator-$(hash_of "$REPO/pyproject.toml")
-MODEL_VENV=$CACHE/venv/model-$(hash_of "$REPO/pyproject.toml")
+# A virtualenv is keyed on its extras' requirement lists only: editing anything else in
+# pyproject.toml (scripts, metadata) re-installs the project, not torch.
+deps_hash() {
+    "$PYTHON" -c 'import hashlib, json, sys, tomllib
+extras = tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]
+print(hashlib.sha256(json.dumps([extras[e] for e in sys.argv[2].split(",")]).encode()).hexdigest()[:12])' \
+        "$REPO/pyproject.toml" "$1"
+}
+OPERATOR_VENV=$CACHE/venv/operator-$(deps_hash operator,dev)
+MODEL_VENV=$CACHE/venv/model-$(deps_hash model)
 CP_BIN=$CACHE/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-$(hash_of "$REPO"/hack/controlplane/*/go.sum)
 TOOLS_BIN=$CACHE/bin/tools-${KUBECTL_LAYER##*@}
 
@@ -37,10 +45,13 @@ venv() {
         "$dir/bin/pip" install --quiet "$REPO[$extras]"
         touch "$dir/.complete"
     fi
-    if [ "$(cat "$dir/.repo" 2>/dev/null)" != "$REPO" ]; then
+    local stamp
+    stamp="$REPO $(hash_of "$REPO/pyproject.toml")"
+    if [ "$(cat "$dir/.repo" 2>/dev/null)" != "$stamp" ]; then
         say "virtualenv $dir: installing this clone ($REPO) editable"
-        "$dir/bin/pip" install --quiet --no-deps -e "$REPO"
-        echo "$REPO" > "$dir/.repo"
+        "$dir/bin/pip" install --quiet --no-deps -e "$REPO" >"$dir/editable.log" 2>&1 ||
+            { cat "$dir/editable.log" >&2; die "editable install of $REPO failed"; }
+        echo "$stamp" > "$dir/.repo"
     fi
 }
 

@@ -40,9 +40,12 @@ def plot(results: Sequence[Result], path: Path) -> Path:
         pts = r.timeline.points
         t = [p["t"] for p in pts]
         ax = axes[0][col]
-        ax.step(t, [p["weight"] or 0 for p in pts], where="post", color="tab:orange", label=f"candidate {r.candidate}")
-        ax.step(t, [100 - (p["weight"] or 0) if p["phase"] != "Stable" else 0 for p in pts], where="post",
-                color="tab:blue", label="stable 1.0.0")
+        cand, promoted = [], False
+        for p in pts:  # after a promotion the status calls the candidate "stable"
+            promoted = promoted or p["phase"] == "Promoting"
+            cand.append(100 if promoted and p["phase"] in ("Promoting", "Stable") else (p["weight"] or 0))
+        ax.step(t, cand, where="post", color="tab:orange", label=f"candidate {r.candidate}")
+        ax.step(t, [100 - c for c in cand], where="post", color="tab:blue", label="stable 1.0.0")
         ax.set_title(f"{r.scenario}: {r.result}")
         ax.set_ylabel("traffic %")
         ax.set_ylim(-5, 105)

@@ -67,7 +67,12 @@ def render_predictor(p: Predictor) -> dict[str, Any]:
             "parameters": parameters,
             "children": [],
         },
-        "componentSpecs": [{"spec": {"containers": [{"name": m.name, "image": m.image}]}}],
+        # Seldon's default readiness probe only checks the port, which a server with a
+        # corrupt artifact opens too; /health/status answers 200 only once the model loaded.
+        "componentSpecs": [{"spec": {"containers": [{
+            "name": m.name, "image": m.image,
+            "readinessProbe": {"httpGet": {"path": "/health/status", "port": "http"}, "periodSeconds": 5},
+        }]}}],
     }
     if p.shadow:
         out["shadow"] = True
