@@ -174,6 +174,8 @@ SCENARIOS = {s.name: s for s in [
     Scenario("skewed", "skewed", "RolledBack", "outputs biased toward two classes: rolled back on output distribution"),
     Scenario("slow", "slow", "RolledBack", "300 ms slower: rolled back on p99 latency"),
     Scenario("corrupt", "corrupt", "RolledBack", "checksum mismatch: never ready, rolled back without serving"),
+    Scenario("shadow-skewed", "skewed", "RolledBack", "skewed model mirrored as a shadow: rolled back before any "
+             "user is served by it", spec={"strategy": {**STRATEGY, "shadow": {"duration": "30s"}}}),
     Scenario("operator-killed", "2.0.0", "Promoted", "operator SIGKILLed mid-rollout: resumes, no step skipped",
              during=_kill_operator_once),
     Scenario("prometheus-down", "2.0.0", "Promoted", "Prometheus stopped mid-rollout: paused, then continues",

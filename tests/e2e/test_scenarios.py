@@ -79,3 +79,12 @@ def test_prometheus_outage_pauses_and_never_promotes_until_it_is_back(sandbox) -
     assert any(p["phase"] == "Paused" for p in during)
     assert "AnalysisError" in reasons(r) and "Resumed" in reasons(r)
     assert r.result == "Promoted"
+
+
+def test_skewed_shadow_is_rolled_back_before_serving_any_user(sandbox) -> None:
+    r = run(sandbox, "shadow-skewed")
+    assert r.result == "RolledBack"
+    assert "outputs Fail" in r.reason
+    assert r.candidate_served == 0 and r.candidate_mirrored > 50
+    assert {p["phase"] for p in r.timeline.points} <= {"Shadowing", "RollingBack", "Failed", "Stable"}
+    assert "StepAdvanced" not in reasons(r)
