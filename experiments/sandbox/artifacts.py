@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -25,19 +27,22 @@ def cache_dir() -> Path:
 
 
 def ensure_artifacts(seed: int = 0) -> Path:
-    """Directory with one sub-directory per artifact (1.0.0, 2.0.0, slow, skewed, corrupt)."""
+    """Directory with one sub-directory per artifact (1.0.0, 1.0.1, 2.0.0, slow, skewed, corrupt)."""
     sources = sorted((REPO / "model_server" / "modelserver").glob("*.py"))
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
     out = cache_dir() / "artifacts" / f"{digest}-seed{seed}"
-    if all((out / v / "model.json").exists() for v in VERSIONS):
+    if all((out / v / "model.json").exists() for v in VERSIONS + ("1.0.1",)):
         return out
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run([str(model_bin() / "python"), "-m", "modelserver.train", "--out", str(out), "--seed", str(seed)],
                    check=True, capture_output=True, text=True)
+    # An A/A twin: 1.0.0's very weights under another version, for A/B tests with no winner.
+    shutil.copytree(out / "1.0.0", out / "1.0.1", dirs_exist_ok=True)
+    card = json.loads((out / "1.0.1" / "model.json").read_text())
+    card["version"] = "1.0.1"
+    (out / "1.0.1" / "model.json").write_text(json.dumps(card, indent=2))
     return out
 
 
 def card_version(artifacts: Path, name: str) -> str:
-    import json
-
     return json.loads((artifacts / name / "model.json").read_text())["version"]

@@ -32,6 +32,8 @@ ANALYSIS: dict[str, Any] = {
     ],
 }
 STRATEGY: dict[str, Any] = {"canary": {"steps": [20, 50, 100], "stepDuration": "15s"}, "progressDeadline": "90s"}
+AB_TEST: dict[str, Any] = {"type": "ABTest", "abTest": {"split": 50, "minSamples": 300, "maxDuration": "3m"},
+                           "progressDeadline": "90s"}
 RATE = 40.0  # requests per second, open loop
 
 
@@ -176,6 +178,10 @@ SCENARIOS = {s.name: s for s in [
     Scenario("corrupt", "corrupt", "RolledBack", "checksum mismatch: never ready, rolled back without serving"),
     Scenario("shadow-skewed", "skewed", "RolledBack", "skewed model mirrored as a shadow: rolled back before any "
              "user is served by it", spec={"strategy": {**STRATEGY, "shadow": {"duration": "30s"}}}),
+    Scenario("ab-better", "2.0.0", "Promoted", "A/B test against a more accurate model: it wins on reward",
+             spec={"strategy": AB_TEST}),
+    Scenario("ab-same", "1.0.1", "NoWinner", "A/A test (same weights, new version): no winner, 1.0.0 stays",
+             spec={"strategy": AB_TEST}),
     Scenario("operator-killed", "2.0.0", "Promoted", "operator SIGKILLed mid-rollout: resumes, no step skipped",
              during=_kill_operator_once),
     Scenario("prometheus-down", "2.0.0", "Promoted", "Prometheus stopped mid-rollout: paused, then continues",

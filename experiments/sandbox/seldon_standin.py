@@ -27,28 +27,16 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from modelserver.launch import INTERFACE, seldon_env  # stdlib only: safe in this venv
+
 from .harness import SDEP
 from .processes import ManagedProcess, free_port, tail
 from .prometheus import TargetGroup
 from .router import Backend, Router
 
 log = logging.getLogger("sandbox.seldon")
-INTERFACE = "modelserver.component.TorchClassifier"
 READY_TIMEOUT = 120.0
 _NOT_LOADED_YET = "has not been loaded yet"
-
-
-def seldon_env(deployment: str, predictor: str, version: str, unit: str, image: str) -> dict[str, str]:
-    """The variables Seldon Core v1's operator sets on a model container."""
-    return {
-        "SELDON_DEPLOYMENT_ID": deployment,
-        "PREDICTOR_ID": predictor,
-        "PREDICTOR_LABELS": json.dumps({"version": version}),
-        "PREDICTIVE_UNIT_ID": unit,
-        "PREDICTIVE_UNIT_IMAGE": image,
-        "SELDON_EXECUTOR_ENABLED": "true",
-        "PREDICTIVE_UNIT_METRICS_ENDPOINT": "/prometheus",
-    }
 
 
 @dataclass
@@ -114,7 +102,8 @@ class SeldonStandIn:
                 "--http-port", str(http_port), "--metrics-port", str(metrics_port), "--grpc-port", str(grpc_port),
                 "--workers", "1", "--parameters", json.dumps(params)]
         env = {**os.environ, **seldon_env(sd, pred["name"], pred["labels"]["version"], graph["name"],
-                                          container.get("image", "")), "PYTHONUNBUFFERED": "1"}
+                                          container.get("image", ""), http_port, metrics_port, grpc_port),
+               "PYTHONUNBUFFERED": "1"}
         proc = ManagedProcess(f"model server {ns}/{sd}/{pred['name']}", argv,
                               self.workdir / f"{ns}.{sd}.{pred['name']}.log", http_port, env).start()
         log.info("stand-in: started %s for %s (port %d)", proc.name, graph.get("modelUri"), http_port)

@@ -67,3 +67,40 @@ class Analyzer:
         except Exception as e:  # noqa: BLE001 - a bug or bad template must not crash the rollout
             log.exception("analysis of %s/%s failed", namespace, name)
             return _error(f"analysis failed: {e}")
+
+    def rewards(self, spec: Spec, status: Status, namespace: str, name: str, now: datetime) -> dict[str, Any]:
+        """The A/B reward comparison over the whole test so far, as a status dict."""
+        if self.provider is None:
+            return {"outcome": Outcome.ERROR.value, "message": "no Prometheus configured (MODELDEPLOY_PROMETHEUS_URL)"}
+        from .analysis import Target, measure_rewards
+
+        started = datetime.strptime(status.stepStartedAt or "", "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=now.tzinfo)
+        target = Target(namespace=namespace, deployment=name, baseline=status.stablePredictor or "",
+                        candidate=status.candidatePredictor or "",
+                        window=f"{max(1, int((now - started).total_seconds()))}s")
+        try:
+            r = measure_rewards(target, self.provider, self.templates, min_samples=spec.strategy.ab_min_samples,
+                                at=now.timestamp())
+        except Exception as e:  # noqa: BLE001 - an Error outcome holds the test, never decides it
+            log.exception("reward comparison of %s/%s failed", namespace, name)
+            return {"outcome": Outcome.ERROR.value, "message": f"reward comparison failed: {e}"}
+        out = {"outcome": r.outcome.value, "winner": r.winner, "message": r.message, "confidence": r.confidence}
+        for key, value in (("baselineRate", r.baseline_rate), ("candidateRate", r.candidate_rate),
+                           ("nBaseline", r.n_baseline), ("nCandidate", r.n_candidate), ("difference", r.difference),
+                           ("lower", r.lower), ("upper", r.upper), ("pValue", two_proportion_p(r))):
+            if value is not None:
+                out[key] = float(f"{value:.6g}")
+        return out
+
+
+def two_proportion_p(r: Any) -> float | None:
+    """Two-sided pooled z-test p-value, shown beside the interval that decides."""
+    if not r.n_baseline or not r.n_candidate or r.baseline_rate is None or r.candidate_rate is None:
+        return None
+    from scipy.stats import norm
+
+    pooled = (r.baseline_rate * r.n_baseline + r.candidate_rate * r.n_candidate) / (r.n_baseline + r.n_candidate)
+    se = (pooled * (1 - pooled) * (1 / r.n_baseline + 1 / r.n_candidate)) ** 0.5
+    if se == 0:
+        return 1.0
+    return float(2 * norm.sf(abs(r.candidate_rate - r.baseline_rate) / se))

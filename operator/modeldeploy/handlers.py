@@ -45,10 +45,12 @@ def reconcile_once(kube: Kube, analyzer: Analyzer, namespace: str, name: str, no
     sdep = kube.get_sdep(namespace, name)
     current = rollout.predictors(status)
     applied = bool(current) and seldon.in_sync(sdep, seldon.render(name, namespace, mdep, list(current)))
-    analysis = analyzer.analyse(spec, status, namespace, name, now) if rollout.analysis_due(spec, status, now) else None
+    due = rollout.analysis_due(spec, status, now)
+    analysis = analyzer.analyse(spec, status, namespace, name, now) if due else None
+    reward = analyzer.rewards(spec, status, namespace, name, now) if due and status.phase == rollout.AB_TESTING else None
     command = (mdep["metadata"].get("annotations") or {}).get(COMMAND_ANNOTATION)
     obs = rollout.Observation(
-        seldon=seldon.observe(sdep), applied=applied, analysis=analysis,
+        seldon=seldon.observe(sdep), applied=applied, analysis=analysis, reward=reward,
         command=command.strip().lower() if command else None, generation=mdep["metadata"].get("generation"),
     )
     decision = rollout.step(spec, status, obs, now)

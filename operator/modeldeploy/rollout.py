@@ -26,8 +26,8 @@ from .spec import ModelSpec, Spec
 from .verdicts import AnalysisResult, Outcome
 
 PENDING, STABLE, SHADOWING, PROGRESSING, PAUSED = "Pending", "Stable", "Shadowing", "Progressing", "Paused"
-PROMOTING, ROLLING_BACK, FAILED = "Promoting", "RollingBack", "Failed"
-IN_ROLLOUT = (SHADOWING, PROGRESSING, PAUSED)
+PROMOTING, ROLLING_BACK, FAILED, AB_TESTING = "Promoting", "RollingBack", "Failed", "ABTesting"
+IN_ROLLOUT = (SHADOWING, PROGRESSING, AB_TESTING, PAUSED)
 COMMANDS = ("promote", "abort", "pause", "resume", "retry")
 
 
@@ -62,6 +62,7 @@ class Status:
     counters: Mapping[str, int] = field(default_factory=lambda: {"failed": 0, "inconclusive": 0, "errors": 0})
     lastAnalysis: Mapping[str, Any] | None = None
     lastRollout: Mapping[str, Any] | None = None
+    abTest: Mapping[str, Any] | None = None
     conditions: tuple[Mapping[str, Any], ...] = ()
     observedGeneration: int | None = None
 
@@ -89,6 +90,9 @@ class Observation:
     # two-phase moves (promote, roll back) only take their second step once it does.
     applied: bool = False
     analysis: AnalysisResult | None = None
+    # A/B tests: the latest reward comparison (a RewardComparison as a status dict;
+    # outcome "Pass" means it was decisive enough to judge, winner or not).
+    reward: Mapping[str, Any] | None = None
     command: str | None = None
     generation: int | None = None
 
@@ -139,7 +143,7 @@ def predictors(status: Status) -> tuple[seldon.Predictor, ...]:
 def analysis_due(spec: Spec, status: Status, now: datetime) -> bool:
     """Analyse a ready candidate once per interval; also while paused on missing data or
     errors, so that the rollout resumes by itself when metrics come back."""
-    running = status.phase in (SHADOWING, PROGRESSING) or (
+    running = status.phase in (SHADOWING, PROGRESSING, AB_TESTING) or (
         status.phase == PAUSED and status.pauseReason in ("inconclusive", "errors")
     )
     started = parse_time(status.stepStartedAt)
@@ -179,20 +183,27 @@ class _Machine:
         m, s = self.spec.model, self.spec.strategy
         shadow = s.shadow_duration is not None
         self.set(
-            phase=SHADOWING if shadow else PROGRESSING, candidateVersion=m.version,
+            phase=SHADOWING if shadow else self.walk_phase(), candidateVersion=m.version,
             candidatePredictor=seldon.predictor_name(m.version, taken=self.st.stablePredictor),
             candidateModel=dataclasses.asdict(m), candidateWeight=0, shadow=shadow, step=0,
             stepStartedAt=None, rolloutStartedAt=iso(self.now), pauseReason=None, pausedFrom=None,
             pendingResult=None, counters={"failed": 0, "inconclusive": 0, "errors": 0}, lastAnalysis=None,
+            abTest=None,
         )
         self.emit(reason, f"{prefix}Rolling out {m.version} (stable {self.st.stableVersion}): candidate predictor "
                   f"{self.st.candidatePredictor} added with no traffic until Seldon reports it ready.")
 
+    def walk_phase(self) -> str:
+        return AB_TESTING if self.spec.strategy.type == "ABTest" else PROGRESSING
+
     def roll_back(self, result: str, reason: str) -> None:
+        """`result`: RolledBack (the candidate was worse or broken), Aborted (a person or a
+        newer spec), NoWinner (an A/B test found no better version)."""
         self.set(phase=ROLLING_BACK, candidateWeight=0, shadow=False, pendingResult={"result": result, "reason": reason})
-        self.emit("RollingBack" if result == "RolledBack" else "Aborting",
-                  f"{'Rolling back' if result == 'RolledBack' else 'Aborting'} {self.st.candidateVersion}: {reason}. "
-                  f"All traffic returns to {self.st.stableVersion}.", warning=result == "RolledBack")
+        verb = {"RolledBack": "Rolling back", "NoWinner": "Ending the A/B test of"}.get(result, "Aborting")
+        self.emit({"RolledBack": "RollingBack", "NoWinner": "NoWinner"}.get(result, "Aborting"),
+                  f"{verb} {self.st.candidateVersion}: {reason}. All traffic returns to {self.st.stableVersion}.",
+                  warning=result == "RolledBack")
 
     def promote(self, reason: str) -> None:
         self.set(phase=PROMOTING, shadow=False, candidateWeight=100, pendingResult={"result": "Promoted", "reason": reason})
@@ -228,8 +239,8 @@ class _Machine:
             self.emit("Promoted", f"{old.stableVersion} is now stable and serves 100% of traffic; "
                       f"the previous predictor was removed.")
         else:
-            verb = "rolled back" if result == "RolledBack" else "aborted"
-            self.emit("RolledBack" if result == "RolledBack" else "Aborted",
+            verb = {"RolledBack": "rolled back", "NoWinner": "not adopted"}.get(result, "aborted")
+            self.emit(result if result in ("RolledBack", "NoWinner") else "Aborted",
                       f"{record['version']} was {verb} ({record['reason']}); {old.stableVersion} serves 100%. "
                       "Set a new spec.model.version, or annotate modeldeploy.io/command=retry, to try again.",
                       warning=result == "RolledBack")
@@ -328,6 +339,11 @@ class _Machine:
                 self.set(stepStartedAt=iso(self.now))
                 self.emit("Shadowing", f"{st.candidateVersion} is ready; mirroring traffic to it for "
                           f"{s.shadow_duration:.0f}s before any user sees its responses.")
+            elif st.phase == AB_TESTING:
+                self.set(stepStartedAt=iso(self.now), candidateWeight=s.ab_split)
+                self.emit("ABTestStarted", f"{st.candidateVersion} is ready; A/B test at {100 - s.ab_split}/"
+                          f"{s.ab_split} until {s.ab_min_samples} feedback per version (at most "
+                          f"{s.ab_max_duration:.0f}s).")
             else:
                 self.set(stepStartedAt=iso(self.now), candidateWeight=s.steps[0])
                 self.emit("StepAdvanced", f"{st.candidateVersion} is ready; step 1/{len(s.steps)}: "
@@ -392,9 +408,16 @@ class _Machine:
         elapsed = (self.now - started).total_seconds()
         if st.shadow:
             if elapsed >= (s.shadow_duration or 0) and passed_this_step:
+                if self.walk_phase() == AB_TESTING:
+                    self.set(phase=AB_TESTING, shadow=False, candidateWeight=s.ab_split, stepStartedAt=iso(self.now))
+                    self.emit("ABTestStarted", f"Shadow of {st.candidateVersion} passed; A/B test at "
+                              f"{100 - s.ab_split}/{s.ab_split}.")
+                    return
                 self.set(phase=PROGRESSING, shadow=False, step=0, candidateWeight=s.steps[0], stepStartedAt=iso(self.now))
                 self.emit("StepAdvanced", f"Shadow of {st.candidateVersion} passed; step 1/{len(s.steps)}: {s.steps[0]}% of traffic.")
             return
+        if st.phase == AB_TESTING:
+            return self.judge_ab_test(elapsed)
         if elapsed < s.step_duration or not passed_this_step:
             return
         nxt = st.step + 1
@@ -402,6 +425,29 @@ class _Machine:
             return self.promote(f"all {len(s.steps) - 1} steps passed analysis")
         self.set(step=nxt, candidateWeight=s.steps[nxt], stepStartedAt=iso(self.now))
         self.emit("StepAdvanced", f"Step {nxt + 1}/{len(s.steps)}: {s.steps[nxt]}% of traffic to {st.candidateVersion}.")
+
+    def judge_ab_test(self, elapsed: float) -> None:
+        """Decide once both versions have enough feedback (the comparison is decisive) or
+        maxDuration has passed; a winner only when its reward is significantly higher."""
+        s, r, st = self.spec.strategy, self.obs.reward, self.st
+        if r is not None:
+            self.set(abTest={**r, "time": iso(self.now)})
+        decisive = r is not None and r.get("outcome") == Outcome.PASS.value
+        if not decisive and elapsed < s.ab_max_duration:
+            return
+        winner = r.get("winner") if decisive else None
+        numbers = (st.abTest or {}).get("message", "no reward data") if r is None else r.get("message", "")
+        if winner == "candidate":
+            if s.ab_promote_winner:
+                return self.promote(f"the A/B test found it better on reward ({numbers})")
+            if not (st.abTest or {}).get("winner") == "candidate":
+                self.emit("WinnerFound", f"{st.candidateVersion} wins the A/B test on reward ({numbers}); "
+                          "promoteWinner is false: run `kubectl modeldeploy promote` to adopt it.")
+            return
+        why = f"{st.stableVersion} earns more reward" if winner == "baseline" else "no significant difference in reward"
+        if not decisive:
+            why = f"no decision within maxDuration {s.ab_max_duration:.0f}s"
+        self.roll_back("NoWinner", f"A/B test: {why} ({numbers}); {st.stableVersion} stays")
 
     # -- commands ----------------------------------------------------------------------
     def command_event(self, command: str, what: str) -> None:

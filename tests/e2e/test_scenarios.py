@@ -88,3 +88,20 @@ def test_skewed_shadow_is_rolled_back_before_serving_any_user(sandbox) -> None:
     assert r.candidate_served == 0 and r.candidate_mirrored > 50
     assert {p["phase"] for p in r.timeline.points} <= {"Shadowing", "RollingBack", "Failed", "Stable"}
     assert "StepAdvanced" not in reasons(r)
+
+
+def test_ab_test_promotes_the_more_accurate_model(sandbox) -> None:
+    r = run(sandbox, "ab-better")
+    assert r.result == "Promoted", r.reason
+    ab = sandbox.objs.status(r.deployment)
+    assert "better on reward" in ab["lastRollout"]["reason"]
+    weights = {p["weight"] for p in r.timeline.points if p["phase"] == "ABTesting"}
+    assert weights <= {0, 50}
+    assert "ABTestStarted" in reasons(r)
+
+
+def test_ab_test_of_identical_models_finds_no_winner(sandbox) -> None:
+    r = run(sandbox, "ab-same")
+    assert r.result == "NoWinner", r.reason
+    assert "no significant difference" in r.reason
+    assert sandbox.objs.traffic(r.deployment) == {"1.0.0": 100}

@@ -47,16 +47,17 @@ class Sim:
     events: list = field(default_factory=list)
     history: list = field(default_factory=list)  # (time, phase, candidate weight) after each tick
 
-    def observation(self, analysis=None, command=None) -> rollout.Observation:
+    def observation(self, analysis=None, command=None, reward=None) -> rollout.Observation:
         names = {p.name for p in self.applied}
         sobs = seldon.Observation(exists=bool(self.applied), ready=frozenset(self.ready & names),
                                   failed={k: v for k, v in self.failed.items() if k in names})
         current = rollout.Status.from_dict(self.status)
         return rollout.Observation(seldon=sobs, applied=self.applied == rollout.predictors(current),
-                                   analysis=analysis, command=command, generation=1)
+                                   analysis=analysis, reward=reward, command=command, generation=1)
 
     def tick(self, seconds: float = 0, outcome: Outcome | None = None, command: str | None = None,
-             crash_before_status: bool = False, crash_before_apply: bool = False) -> rollout.Decision:
+             crash_before_status: bool = False, crash_before_apply: bool = False,
+             reward: dict | None = None) -> rollout.Decision:
         self.now += timedelta(seconds=seconds)
         spec = parse(self.spec)
         current = rollout.Status.from_dict(self.status)
@@ -64,7 +65,8 @@ class Sim:
         if outcome is not None or rollout.analysis_due(spec, current, self.now):
             if rollout.analysis_due(spec, current, self.now):
                 analysis = verdict(outcome or Outcome.PASS)
-        decision = rollout.step(spec, current, self.observation(analysis, command), self.now)
+        due = analysis is not None and current.phase == rollout.AB_TESTING
+        decision = rollout.step(spec, current, self.observation(analysis, command, reward if due else None), self.now)
         if crash_before_status:
             return decision
         # A status round trip through JSON, exactly what the API server stores.
