@@ -53,7 +53,7 @@ class Objects:
     def apply_mdep(self, body: dict[str, Any]) -> dict[str, Any]:
         name = body["metadata"]["name"]
         try:
-            current = self.custom.get_namespaced_custom_object(*MDEP[:2], self.namespace, MDEP[2], name)
+            self.custom.get_namespaced_custom_object(*MDEP[:2], self.namespace, MDEP[2], name)
         except client.exceptions.ApiException as e:
             if e.status != 404:
                 raise

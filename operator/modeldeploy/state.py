@@ -1,0 +1,131 @@
+"""The rollout's state: phases, the `status` it persists, what it observes, what it decides.
+
+Plain data, kept apart from the state machine (`rollout`) so that the shell, the CLI and
+the tests can read a status without the transition rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from . import seldon
+from .spec import ModelSpec
+from .verdicts import AnalysisResult
+
+PENDING, STABLE, SHADOWING, PROGRESSING, PAUSED = "Pending", "Stable", "Shadowing", "Progressing", "Paused"
+PROMOTING, ROLLING_BACK, FAILED, AB_TESTING = "Promoting", "RollingBack", "Failed", "ABTesting"
+IN_ROLLOUT = (SHADOWING, PROGRESSING, AB_TESTING, PAUSED)
+COMMANDS = ("promote", "abort", "pause", "resume", "retry")
+
+
+def iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(s: str | None) -> datetime | None:
+    return None if not s else datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Status:
+    """`status` of a ModelDeployment. Field names map to camelCase in the object."""
+
+    phase: str = ""
+    message: str = ""
+    stableVersion: str | None = None
+    stablePredictor: str | None = None
+    stableModel: Mapping[str, Any] | None = None
+    candidateVersion: str | None = None
+    candidatePredictor: str | None = None
+    candidateModel: Mapping[str, Any] | None = None
+    candidateWeight: int = 0
+    shadow: bool = False
+    step: int = 0
+    stepStartedAt: str | None = None
+    rolloutStartedAt: str | None = None
+    pauseReason: str | None = None
+    pausedFrom: str | None = None
+    pendingResult: Mapping[str, str] | None = None
+    counters: Mapping[str, int] = field(default_factory=lambda: {"failed": 0, "inconclusive": 0, "errors": 0})
+    lastAnalysis: Mapping[str, Any] | None = None
+    lastRollout: Mapping[str, Any] | None = None
+    abTest: Mapping[str, Any] | None = None
+    conditions: tuple[Mapping[str, Any], ...] = ()
+    observedGeneration: int | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> Status:
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in (d or {}).items() if k in names and v is not None}
+        if "conditions" in kwargs:
+            kwargs["conditions"] = tuple(kwargs["conditions"])
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, with None kept, so a merge patch also clears what was unset."""
+        d = dataclasses.asdict(self)
+        d["conditions"] = [dict(c) for c in self.conditions]
+        return d
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the shell saw this tick."""
+
+    seldon: seldon.Observation
+    # True when the SeldonDeployment already matches the routing of the *input* status:
+    # two-phase moves (promote, roll back) only take their second step once it does.
+    applied: bool = False
+    analysis: AnalysisResult | None = None
+    # A/B tests: the latest reward comparison (a RewardComparison as a status dict;
+    # outcome "Pass" means it was decisive enough to judge, winner or not).
+    reward: Mapping[str, Any] | None = None
+    command: str | None = None
+    generation: int | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: Status
+    events: tuple[Event, ...]
+    predictors: tuple[seldon.Predictor, ...]
+
+
+def _model(d: Mapping[str, Any]) -> ModelSpec:
+    return ModelSpec(**d)
+
+
+def predictors(status: Status) -> tuple[seldon.Predictor, ...]:
+    """The SeldonDeployment predictors that `status` calls for."""
+    if not status.stablePredictor or not status.stableModel:
+        return ()
+    stable = _model(status.stableModel)
+    if not status.candidatePredictor or not status.candidateModel:
+        return (seldon.Predictor(status.stablePredictor, stable.version, stable, 100),)
+    cand = _model(status.candidateModel)
+    if status.phase == PROMOTING:
+        weights = (0, 100)
+    elif status.phase == ROLLING_BACK:
+        weights = (100, 0)
+    elif status.shadow:
+        return (
+            seldon.Predictor(status.stablePredictor, stable.version, stable, 100),
+            seldon.Predictor(status.candidatePredictor, cand.version, cand, 100, shadow=True),
+        )
+    else:
+        weights = (100 - status.candidateWeight, status.candidateWeight)
+    return (
+        seldon.Predictor(status.stablePredictor, stable.version, stable, weights[0]),
+        seldon.Predictor(status.candidatePredictor, cand.version, cand, weights[1]),
+    )
