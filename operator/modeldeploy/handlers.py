@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from datetime import datetime, timezone
 from typing import Any
 
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from . import GROUP, PLURAL, VERSION, rollout, seldon
+from . import GROUP, PLURAL, VERSION, metrics, rollout, seldon
 from .analyzer import Analyzer
 from .kube import COMMAND_ANNOTATION, Kube, api_client
 from .spec import SpecError, parse
@@ -46,8 +47,10 @@ def reconcile_once(kube: Kube, analyzer: Analyzer, namespace: str, name: str, no
     current = rollout.predictors(status)
     applied = bool(current) and seldon.in_sync(sdep, seldon.render(name, namespace, mdep, list(current)))
     due = rollout.analysis_due(spec, status, now)
+    started = time.monotonic()
     analysis = analyzer.analyse(spec, status, namespace, name, now) if due else None
     reward = analyzer.rewards(spec, status, namespace, name, now) if due and status.phase == rollout.AB_TESTING else None
+    analysis_seconds = time.monotonic() - started if due else None
     command = (mdep["metadata"].get("annotations") or {}).get(COMMAND_ANNOTATION)
     obs = rollout.Observation(
         seldon=seldon.observe(sdep), applied=applied, analysis=analysis, reward=reward,
@@ -59,6 +62,8 @@ def reconcile_once(kube: Kube, analyzer: Analyzer, namespace: str, name: str, no
     for event in decision.events:
         kube.post_event(mdep, event.type, event.reason, event.message)
         log.info("%s/%s %s: %s", namespace, name, event.reason, event.message)
+    # After status and events: a 409 retry of this tick is not counted twice.
+    metrics.record(namespace, name, decision, analysis_seconds, analysis)
     if command:
         kube.consume_command(mdep, command)
     desired = seldon.render(name, namespace, mdep, list(decision.predictors))
@@ -88,6 +93,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.scanning.disabled = True
     _kube = Kube(api_client())
     _analyzer = Analyzer.from_env()
+    _analyzer.provider = metrics.instrument(_analyzer.provider)  # counts query errors by kind
+    metrics.serve_from_env()  # MODELDEPLOY_METRICS_PORT; unset, 0 or off: no server
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
@@ -97,14 +104,18 @@ def rollout_daemon(name: str, namespace: str, stopped: kopf.DaemonStopped, logge
     while not stopped:
         try:
             reconcile_once(_kube, _analyzer, namespace, name, datetime.now(timezone.utc))
+            metrics.reconciled(namespace, name)  # heartbeat for the "stopped reconciling" alert
             backoff = TICK_SECONDS
         except ApiException as e:
             if e.status == 409:  # the object or the SeldonDeployment moved: decide again
                 continue
+            metrics.reconcile_failed(namespace, name)
             logger.warning("reconcile failed (%s %s); retrying in %.0fs", e.status, e.reason, backoff)
             backoff = min(backoff * 2, 30)
         except Exception:  # noqa: BLE001 - keep the daemon alive; status is the source of truth
+            metrics.reconcile_failed(namespace, name)
             logger.exception("reconcile failed; retrying in %.0fs", backoff)
             backoff = min(backoff * 2, 30)
         stopped.wait(backoff)
+    metrics.forget(namespace, name)  # the object is gone (or the operator stops): drop its series
 

@@ -1,0 +1,468 @@
+"""`kubectl modeldeploy`: the on-call engineer's view of ModelDeployments, and the manual
+controls of a rollout.
+
+Installed as the console script ``kubectl-modeldeploy``, so kubectl finds it as a plugin
+(``kubectl modeldeploy status digits -n team-a``); ``python -m modeldeploy.cli`` works
+too. It talks to the API server only, as the user running it (kubeconfig, --context,
+--as), never to the operator.
+
+Manual controls, and why each works the way it does:
+
+* ``promote``, ``abort``, ``retry`` set the one-shot annotation ``modeldeploy.io/command``;
+  the operator acts on it at its next tick, records a ``Command<Name>`` event saying what
+  it did (or why it refused: an unready candidate is never promoted), and removes it.
+* ``pause`` sets ``spec.paused: true``: a durable pause that survives operator restarts
+  and holds until someone clears it. (A ``pause`` annotation alone would be resumed at the
+  next tick, since spec.paused is false.)
+* ``resume`` sets ``spec.paused: false`` and the ``resume`` command in the same patch: the
+  first ends a pause by a user, the second a pause the operator took itself when the
+  analysis was inconclusive or could not read metrics.
+
+Every write is conditional on the resourceVersion it checked (the phase is read, judged and
+written in one step; a conflict re-reads and judges again).
+
+Exit codes: 0 ok, 1 error (API server unreachable, bad kubeconfig, timeout), 2 usage,
+3 not found, 4 forbidden or unauthorised, 5 not possible in the current phase ("no rollout
+in progress", "not paused", "nothing to retry"), 6 ``--watch --exit-when-done`` ended
+with the rollout not promoted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, NoReturn
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from . import GROUP, PLURAL, VERSION
+from .cli_format import FINISHING, IN_ROLLOUT, EventRow, Style, fit, render_history, render_list, render_status
+
+COMMAND_ANNOTATION = f"{GROUP}/command"  # kube.COMMAND_ANNOTATION, without importing the operator's I/O
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_FORBIDDEN, EXIT_STATE, EXIT_NOT_PROMOTED = 0, 1, 2, 3, 4, 5, 6
+EVENT_SOURCE = "modeldeploy"
+_SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# -- the API -------------------------------------------------------------------------------
+class Kubectl:
+    """The few API calls the plugin makes, with API errors turned into CliErrors."""
+
+    def __init__(self, api: client.ApiClient, namespace: str, user: str | None = None) -> None:
+        self.api = api
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+        self.namespace = namespace
+        self.user = user
+
+    def error(self, e: ApiException, what: str, name: str | None = None, namespace: str | None = None) -> CliError:
+        ns = namespace or self.namespace
+        try:
+            body = json.loads(e.body or "{}")
+        except (TypeError, ValueError):
+            body = {}
+        message = body.get("message") if isinstance(body, dict) else None
+        message = message or (e.reason or "").strip() or f"HTTP {e.status}"
+        if e.status == 404:
+            details = body.get("details") or {} if isinstance(body, dict) else {}
+            if name and details.get("name") == name:
+                return CliError(f'ModelDeployment "{name}" not found in namespace "{ns}" '
+                                f"(list them with: kubectl modeldeploy list -n {ns})", EXIT_NOT_FOUND)
+            return CliError(f"the API server does not serve {PLURAL}.{GROUP}/{VERSION}: is modeldeploy's CRD "
+                            f"installed? ({message})", EXIT_NOT_FOUND)
+        if e.status == 403:
+            return CliError(f"forbidden: {message}\nyou need permission to {what}; ask for it, or use --context/--as",
+                            EXIT_FORBIDDEN)
+        if e.status == 401:
+            return CliError(f"unauthorized: the API server did not accept your credentials ({message}); "
+                            "log in again or check --kubeconfig/--context", EXIT_FORBIDDEN)
+        return CliError(f"the API server refused to {what}: {e.status} {message}")
+
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any, name: str | None = None,
+              namespace: str | None = None, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ApiException as e:
+            raise self.error(e, what, name, namespace) from None
+        except HTTPError as e:
+            host = self.api.configuration.host
+            raise CliError(f"cannot reach the API server at {host}: {e}") from None
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self._call(f'get {PLURAL}.{GROUP} "{name}" in namespace "{self.namespace}"',
+                          self.custom.get_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name,
+                          name=name)
+
+    def list(self, all_namespaces: bool) -> list[dict[str, Any]]:
+        if all_namespaces:
+            out = self._call(f"list {PLURAL}.{GROUP} at the cluster scope",
+                             self.custom.list_cluster_custom_object, GROUP, VERSION, PLURAL)
+        else:
+            out = self._call(f'list {PLURAL}.{GROUP} in namespace "{self.namespace}"',
+                             self.custom.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL)
+        return list(out.get("items") or [])
+
+    def patch(self, name: str, body: Mapping[str, Any], what: str) -> dict[str, Any]:
+        return self._call(f'patch {PLURAL}.{GROUP} "{name}" in namespace "{self.namespace}" ({what})',
+                          self.custom.patch_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name,
+                          body, name=name)
+
+    def events(self, mdep: Mapping[str, Any]) -> tuple[list[EventRow], str | None]:
+        """The operator's events about this object (not a namesake deleted earlier), and a
+        note instead when they cannot be read (events are optional to the view)."""
+        meta = mdep["metadata"]
+        try:
+            items = self.core.list_namespaced_event(
+                meta["namespace"], field_selector=f"involvedObject.uid={meta['uid']}").items
+        except ApiException as e:
+            return [], str(self.error(e, f'list events in namespace "{meta["namespace"]}"')).splitlines()[0]
+        except HTTPError as e:
+            return [], f"events unavailable: {e}"
+        return event_rows(items), None
+
+
+def event_rows(items: list[Any]) -> list[EventRow]:
+    rows = []
+    for e in items:
+        source = getattr(e.source, "component", None) if e.source else None
+        if source != EVENT_SOURCE and getattr(e, "reporting_component", None) != "modeldeploy.io/operator":
+            continue
+        t = e.event_time or e.last_timestamp or e.first_timestamp or e.metadata.creation_timestamp
+        if t is not None and t.tzinfo is None:
+            t = t.replace(tzinfo=timezone.utc)
+        rows.append(EventRow(t or datetime.fromtimestamp(0, timezone.utc), e.type or "", e.reason or "",
+                             e.message or "", e.count or 1))
+    rows.sort(key=lambda r: r.time)
+    return rows
+
+
+def connect(args: argparse.Namespace) -> Kubectl:
+    kubeconfig = getattr(args, "kubeconfig", None) or None
+    context = getattr(args, "context", None) or None
+    cfg = client.Configuration()
+    try:
+        try:
+            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg,
+                                    persist_config=False)
+            namespace = _context_namespace(kubeconfig, context)
+        except config.ConfigException:
+            if kubeconfig or context or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+                raise
+            config.load_incluster_config(client_configuration=cfg)
+            namespace = _SA_NAMESPACE.read_text().strip() if _SA_NAMESPACE.exists() else "default"
+    except (config.ConfigException, OSError, ValueError) as e:
+        raise CliError(f"cannot load a kubeconfig: {e} (use --kubeconfig or KUBECONFIG)") from None
+    cfg.retries = 1  # an interactive tool: say the API server is down now, not after urllib3's retries
+    api = client.ApiClient(cfg)
+    user = getattr(args, "as_user", None)
+    if user:
+        api.set_default_header("Impersonate-User", user)
+        for g in getattr(args, "as_group", None) or []:
+            api.set_default_header("Impersonate-Group", g)  # the client sends the last one only
+    return Kubectl(api, getattr(args, "namespace", None) or namespace, user)
+
+
+def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
+    try:
+        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+    except config.ConfigException:
+        return "default"
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else active
+    return ((chosen or {}).get("context") or {}).get("namespace") or "default"
+
+
+# -- commands --------------------------------------------------------------------------------
+def use_colour(args: argparse.Namespace, stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    mode = getattr(args, "color", "auto") or "auto"
+    if mode == "always":
+        return True
+    if mode == "never" or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def cmd_list(k: Kubectl, args: argparse.Namespace) -> int:
+    items = k.list(args.all_namespaces)
+    if not items:
+        where = "any namespace" if args.all_namespaces else f'namespace "{k.namespace}"'
+        print(f"No ModelDeployments found in {where}.", file=sys.stderr)
+        return EXIT_OK
+    sys.stdout.write(render_list(items, now_utc(), Style(use_colour(args)), args.all_namespaces))
+    return EXIT_OK
+
+
+def _status_text(k: Kubectl, mdep: Mapping[str, Any], args: argparse.Namespace, style: Style) -> str:
+    events, note = k.events(mdep)
+    text = render_status(mdep, events, now_utc(), style, max_events=args.events)
+    return text + (f"  ({note})\n" if note else "")
+
+
+def cmd_status(k: Kubectl, args: argparse.Namespace) -> int:
+    style = Style(use_colour(args))
+    if not args.watch:
+        sys.stdout.write(_status_text(k, k.get(args.name), args, style))
+        return EXIT_OK
+    return watch(k, args, style)
+
+
+def watch(k: Kubectl, args: argparse.Namespace, style: Style) -> int:
+    """Redraw on a terminal; elsewhere (a pipe, a log) print a new block whenever the object
+    or its events change. Ctrl-C ends it with exit code 0."""
+    tty = bool(getattr(sys.stdout, "isatty", lambda: False)())
+    last_key: Any = None
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    try:
+        while True:
+            mdep = k.get(args.name)
+            events, note = k.events(mdep)
+            st = mdep.get("status") or {}
+            key = (mdep["metadata"].get("resourceVersion"), len(events), events[-1].time if events else None)
+            if tty:
+                header = style.dim(f"Every {args.interval:g}s: kubectl modeldeploy status {args.name} -n "
+                                   f"{k.namespace}    {now_utc():%Y-%m-%dT%H:%M:%SZ}   (Ctrl-C to stop)")
+                text = render_status(mdep, events, now_utc(), style, max_events=args.events)
+                screen = fit(header + "\n\n" + text + (f"  ({note})\n" if note else ""),
+                             shutil.get_terminal_size().columns)
+                sys.stdout.write("\x1b[H\x1b[2J" + screen)
+                sys.stdout.flush()
+            elif key != last_key:
+                text = render_status(mdep, events, now_utc(), style, max_events=args.events)
+                sys.stdout.write(f"--- {now_utc():%Y-%m-%dT%H:%M:%SZ} ---\n" + text
+                                 + (f"  ({note})\n" if note else "") + "\n")
+                sys.stdout.flush()
+            last_key = key
+            phase = st.get("phase")
+            if args.exit_when_done and phase in ("Stable", "Failed") and \
+                    (st.get("observedGeneration") or 0) >= (mdep["metadata"].get("generation") or 0):
+                return EXIT_OK if phase == "Stable" else EXIT_NOT_PROMOTED
+            if deadline is not None and time.monotonic() >= deadline:
+                return EXIT_OK
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def cmd_history(k: Kubectl, args: argparse.Namespace) -> int:
+    mdep = k.get(args.name)
+    events, note = k.events(mdep)
+    sys.stdout.write(render_history(mdep, events, now_utc(), Style(use_colour(args))))
+    if note:
+        print(f"  ({note})")
+    return EXIT_OK
+
+
+def _where(mdep: Mapping[str, Any]) -> str:
+    m = mdep["metadata"]
+    return f"{m['namespace']}/{m['name']}"
+
+
+def _phase_line(mdep: Mapping[str, Any]) -> str:
+    st = mdep.get("status") or {}
+    phase = st.get("phase") or "without status"
+    extra = f", stable {st['stableVersion']}" if st.get("stableVersion") else ""
+    return f"{_where(mdep)} is {phase}{extra}"
+
+
+def _no_rollout(mdep: Mapping[str, Any]) -> CliError:
+    st = mdep.get("status") or {}
+    if st.get("phase") in FINISHING:
+        return CliError(f"the rollout is already finishing: {_phase_line(mdep)}", EXIT_STATE)
+    return CliError(f"no rollout in progress: {_phase_line(mdep)}", EXIT_STATE)
+
+
+def plan(command: str, mdep: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """The merge patch that asks for `command`, and what it does; CliError when the
+    current phase does not allow it."""
+    st, spec = mdep.get("status") or {}, mdep.get("spec") or {}
+    phase = st.get("phase")
+    annotate = {"metadata": {"annotations": {COMMAND_ANNOTATION: command}}}
+    if command in ("promote", "abort"):
+        if phase not in IN_ROLLOUT:
+            raise _no_rollout(mdep)
+        if command == "promote":
+            return annotate, (f"promote {st.get('candidateVersion')} now, skipping the remaining steps (the operator "
+                              "refuses if the candidate is not ready)")
+        return annotate, f"abort the rollout of {st.get('candidateVersion')}: all traffic returns to " \
+                         f"{st.get('stableVersion')}"
+    if command == "retry":
+        lr = st.get("lastRollout") or {}
+        wanted = (spec.get("model") or {}).get("version")
+        if phase != "Failed" or not lr or wanted == st.get("stableVersion"):
+            raise CliError(f"nothing to retry: {_phase_line(mdep)} (retry restarts a rollout that was rolled back "
+                           "or aborted, while spec.model.version still names it)", EXIT_STATE)
+        return annotate, f"roll out {wanted} again from the first step"
+    if command == "pause":
+        if phase not in IN_ROLLOUT:
+            raise _no_rollout(mdep)
+        if spec.get("paused"):
+            raise CliError(f"already paused: spec.paused is true ({_phase_line(mdep)})", EXIT_STATE)
+        return {"spec": {"paused": True}}, (f"hold {st.get('candidateVersion')} at {st.get('candidateWeight', 0)}% "
+                                            "(spec.paused=true) until `kubectl modeldeploy resume`")
+    if command == "resume":
+        if spec.get("paused"):
+            body: dict[str, Any] = {"spec": {"paused": False}}
+            if phase == "Paused":
+                body.update(annotate)
+            return body, "clear spec.paused and continue the rollout from where it was held"
+        if phase != "Paused":
+            if phase not in IN_ROLLOUT:
+                raise _no_rollout(mdep)
+            raise CliError(f"not paused: {_phase_line(mdep)}", EXIT_STATE)
+        return annotate, f"resume the rollout paused by the operator ({st.get('pauseReason', 'unknown reason')})"
+    raise CliError(f"unknown command {command}", EXIT_USAGE)
+
+
+def _done(command: str, mdep: Mapping[str, Any]) -> bool:
+    ann = (mdep["metadata"].get("annotations") or {}).get(COMMAND_ANNOTATION)
+    phase = (mdep.get("status") or {}).get("phase")
+    if command == "pause":
+        return phase == "Paused"
+    if command == "resume":
+        return ann is None and phase != "Paused"
+    return ann is None
+
+
+def cmd_control(k: Kubectl, args: argparse.Namespace) -> int:
+    command = args.command
+    for _attempt in range(5):
+        mdep = k.get(args.name)
+        body, what = plan(command, mdep)
+        body.setdefault("metadata", {})["resourceVersion"] = mdep["metadata"]["resourceVersion"]
+        pending = (mdep["metadata"].get("annotations") or {}).get(COMMAND_ANNOTATION)
+        try:
+            k.custom.patch_namespaced_custom_object(GROUP, VERSION, k.namespace, PLURAL, args.name, body)
+        except ApiException as e:
+            if e.status == 409:  # the operator wrote status meanwhile: judge the new state
+                continue
+            raise k.error(e, f'patch {PLURAL}.{GROUP} "{args.name}" in namespace "{k.namespace}"', args.name) from None
+        except HTTPError as e:
+            raise CliError(f"cannot reach the API server at {k.api.configuration.host}: {e}") from None
+        break
+    else:
+        raise CliError(f"{_where(mdep)} kept changing under us; try again")
+    sent = datetime.now(timezone.utc)
+    if pending and "metadata" in body and COMMAND_ANNOTATION in (body["metadata"].get("annotations") or {}):
+        print(f"warning: replaced the pending command {pending!r}, which the operator had not acted on yet",
+              file=sys.stderr)
+    print(f"{command}: asked {_where(mdep)} to {what}.")
+    if not args.wait:
+        print(f"Follow it with: kubectl modeldeploy status {args.name} -n {k.namespace} --watch")
+        return EXIT_OK
+    deadline = time.monotonic() + args.wait_timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        mdep = k.get(args.name)
+        if _done(command, mdep):
+            events, _ = k.events(mdep)
+            # Events are stamped by the operator's clock, ours may differ: allow for skew.
+            recent = [e for e in events if (e.time - sent).total_seconds() > -5 and
+                      (e.reason.startswith("Command") or e.reason in ("Paused", "Resumed", "Promoting", "Aborting"))]
+            for e in recent[-3:]:
+                print(f"{e.type} {e.reason}: {e.message}")
+            print(_phase_line(mdep) + ".")
+            return EXIT_OK
+    raise CliError(f"the operator did not act on {command} within {args.wait_timeout:g}s: is it running and watching "
+                   f'namespace "{k.namespace}"? (the request stays in place until it does)')
+
+
+# -- the command line ------------------------------------------------------------------------
+def _common(p: argparse.ArgumentParser, top: bool) -> None:
+    d = {} if top else {"default": argparse.SUPPRESS}
+    g = p.add_argument_group("cluster options")
+    g.add_argument("-n", "--namespace", help="the namespace (default: the kubeconfig context's)", **d)
+    g.add_argument("--context", help="the kubeconfig context to use", **d)
+    g.add_argument("--kubeconfig", help="path to the kubeconfig (default: $KUBECONFIG or ~/.kube/config)", **d)
+    g.add_argument("--as", dest="as_user", metavar="USER", help="impersonate USER (as kubectl --as)", **d)
+    g.add_argument("--as-group", dest="as_group", action="append", metavar="GROUP", help="impersonate GROUP", **d)
+    g.add_argument("--color", choices=("auto", "always", "never"),
+                   help="colour output: auto (default) colours only on a terminal, and honours NO_COLOR", **d)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kubectl modeldeploy",
+        description="Inspect and steer modeldeploy rollouts (ModelDeployment, short name mdep).",
+        epilog="Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 forbidden, 5 not possible in the current phase, "
+               "6 rollout ended without promotion (--watch --exit-when-done). See docs/runbook.md.",
+    )
+    _common(p, top=True)
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
+
+    s = sub.add_parser("list", aliases=["ls", "get"], help="ModelDeployments with phase, versions, weight, verdict")
+    s.add_argument("-A", "--all-namespaces", action="store_true", help="list across all namespaces")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("status", help="one ModelDeployment: phase, step, weights, checks, recent events")
+    s.add_argument("name")
+    s.add_argument("-w", "--watch", action="store_true", help="keep watching (Ctrl-C stops)")
+    s.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes with --watch (default 2)")
+    s.add_argument("--exit-when-done", action="store_true",
+                   help="with --watch: exit once no rollout is in progress (0 Stable, 6 Failed)")
+    s.add_argument("--timeout", type=float, default=0, help="with --watch: stop after this many seconds")
+    s.add_argument("--events", type=int, default=10, help="how many recent events to show (default 10)")
+    s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser("history", help="the last rollout and the events of past rollouts")
+    s.add_argument("name")
+    s.set_defaults(func=cmd_history)
+
+    helps = {
+        "promote": "promote the candidate now, skipping the remaining steps (annotation)",
+        "abort": "roll back now: all traffic to the stable version (annotation)",
+        "pause": "hold the rollout at its current weight (spec.paused=true, durable)",
+        "resume": "continue a paused rollout (spec.paused=false, and the resume annotation)",
+        "retry": "roll a rolled-back or aborted version out again (annotation)",
+    }
+    for command, text in helps.items():
+        s = sub.add_parser(command, help=text, description=text)
+        s.add_argument("name")
+        s.add_argument("--wait", action="store_true", help="wait until the operator has acted, and print what it did")
+        s.add_argument("--wait-timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="how long --wait waits (default 30)")
+        s.set_defaults(func=cmd_control, command=command)
+
+    for s in {id(s): s for s in sub.choices.values()}.values():  # aliases share a parser
+        _common(s, top=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        k = connect(args)
+        return args.func(k, args)
+    except CliError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `kubectl modeldeploy list | head`
+        return EXIT_OK
+
+
+def _exit() -> NoReturn:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    _exit()

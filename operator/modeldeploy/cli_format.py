@@ -1,0 +1,535 @@
+"""Rendering for `kubectl modeldeploy`: plain data in, text out. No I/O, and the clock is a
+parameter, so the output is tested exactly (tests/oncall)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+IN_ROLLOUT = ("Shadowing", "Progressing", "ABTesting", "Paused")
+FINISHING = ("Promoting", "RollingBack")
+RESULTS = ("Promoted", "RolledBack", "Aborted", "NoWinner")
+#: Events that open a new rollout (or a fresh deployment) in `history`.
+OPENERS = ("RolloutStarted", "Superseded", "Deploying")
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CODES = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": "35", "cyan": "36", "bold": "1",
+          "dim": "2"}
+_COLOURS = {
+    # phases
+    "Stable": "green", "Pending": "yellow", "Shadowing": "cyan", "Progressing": "cyan", "ABTesting": "cyan",
+    "Paused": "yellow",
+    "Promoting": "green", "RollingBack": "red", "Failed": "red",
+    # verdicts
+    "Pass": "green", "Fail": "red", "Inconclusive": "yellow", "Error": "magenta",
+    # rollout results and event types
+    "Promoted": "green", "RolledBack": "red", "Aborted": "yellow", "NoWinner": "yellow", "Warning": "yellow",
+}
+
+
+@dataclass(frozen=True)
+class Style:
+    """ANSI colour, on only when writing to a terminal (see cli.use_colour)."""
+
+    colour: bool = False
+
+    def paint(self, text: str, colour: str | None) -> str:
+        if not self.colour or not colour or not text:
+            return text
+        return f"\x1b[{_CODES[colour]}m{text}\x1b[0m"
+
+    def word(self, text: str) -> str:
+        """A phase, verdict or result, in its colour."""
+        return self.paint(text, _COLOURS.get(text))
+
+    def bold(self, text: str) -> str:
+        return self.paint(text, "bold")
+
+    def dim(self, text: str) -> str:
+        return self.paint(text, "dim")
+
+
+PLAIN = Style(False)
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """A core/v1 Event about a ModelDeployment, reduced to what we show."""
+
+    time: datetime
+    type: str
+    reason: str
+    message: str
+    count: int = 1
+
+
+# -- small formatters ----------------------------------------------------------------------
+def parse_time(s: Any) -> datetime | None:
+    if isinstance(s, datetime):
+        return s if s.tzinfo else s.replace(tzinfo=timezone.utc)
+    if not s:
+        return None
+    try:
+        return datetime.fromisoformat(str(s).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def iso(t: datetime | None) -> str:
+    return "-" if t is None else t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def duration(seconds: float) -> str:
+    """kubectl-like short durations: 45s, 3m12s, 25m, 4h5m, 3d."""
+    s = max(0, int(seconds))
+    if s < 120:
+        return f"{s}s"
+    m, sec = divmod(s, 60)
+    if m < 10:
+        return f"{m}m{sec}s" if sec else f"{m}m"
+    if m < 180:
+        return f"{m}m"
+    h, m = divmod(m, 60)
+    if h < 8:
+        return f"{h}h{m}m" if m else f"{h}h"
+    if h < 48:
+        return f"{h}h"
+    return f"{h // 24}d"
+
+
+def age(t: Any, now: datetime) -> str:
+    when = parse_time(t)
+    return "-" if when is None else duration((now - when).total_seconds())
+
+
+def number(x: Any, digits: int = 4) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return str(x).lower()
+    if isinstance(x, int):
+        return str(x)
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if v != v:
+        return "NaN"
+    if v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return f"{v:.{digits}g}"
+
+
+def parse_duration(s: Any) -> float | None:
+    """Seconds of a Go-style duration ("1m30s"); None when unparseable."""
+    if s is None:
+        return None
+    if isinstance(s, (int, float)):
+        return float(s)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", str(s))
+    if not parts or "".join(a + b for a, b in parts) != str(s):
+        return None
+    unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return sum(float(a) * unit[b] for a, b in parts)
+
+
+def _width(s: str) -> int:
+    plain = _ANSI.sub("", s)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in plain)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], style: Style = PLAIN, indent: str = "",
+          right: Sequence[int] = ()) -> list[str]:
+    """Aligned columns, two spaces apart; cells may carry colour codes. The last column is
+    never padded (messages run as long as they are)."""
+    cols = len(headers)
+    widths = [max([_width(h) for h in [headers[i]]] + [_width(r[i]) for r in rows]) for i in range(cols)]
+    out = []
+    for n, row in enumerate([list(headers), *[list(r) for r in rows]]):
+        cells = []
+        for i, cell in enumerate(row):
+            text = style.bold(cell) if n == 0 else cell
+            pad = " " * (widths[i] - _width(cell))
+            if i == cols - 1:
+                cells.append(text if i not in right else pad + text)
+            else:
+                cells.append(pad + text if i in right else text + pad)
+        out.append((indent + "  ".join(cells)).rstrip())
+    return out
+
+
+def fit(text: str, width: int) -> str:
+    """Cut every line to `width` terminal columns (for --watch on a terminal, which redraws
+    one screen); colour codes are kept and reset."""
+    out = []
+    for line in text.split("\n"):
+        if _width(line) <= width:
+            out.append(line)
+            continue
+        kept, cols, i = [], 0, 0
+        while i < len(line) and cols < width - 1:
+            m = _ANSI.match(line, i)
+            if m:
+                kept.append(m.group())
+                i = m.end()
+                continue
+            kept.append(line[i])
+            cols += _width(line[i])
+            i += 1
+        out.append("".join(kept) + ("\x1b[0m" if "\x1b[" in line else "") + "…")
+    return "\n".join(out)
+
+
+def bar(percent: int, width: int = 20) -> str:
+    filled = round(max(0, min(100, percent)) * width / 100)
+    return "█" * filled + "·" * (width - filled)
+
+
+# -- the pieces of an object ----------------------------------------------------------------
+def steps_of(mdep: Mapping[str, Any]) -> list[int]:
+    strategy = (mdep.get("spec") or {}).get("strategy") or {}
+    return list(((strategy.get("canary") or {}).get("steps")) or [10, 25, 50, 100])
+
+
+def is_ab_test(mdep: Mapping[str, Any]) -> bool:
+    st, strategy = mdep.get("status") or {}, (mdep.get("spec") or {}).get("strategy") or {}
+    return st.get("phase") == "ABTesting" or st.get("pausedFrom") == "ABTesting" or strategy.get("type") == "ABTest"
+
+
+def step_text(mdep: Mapping[str, Any]) -> str:
+    st = mdep.get("status") or {}
+    if st.get("phase") not in IN_ROLLOUT + FINISHING or not st.get("candidateVersion"):
+        return "-"
+    if st.get("shadow"):
+        return "shadow"
+    if is_ab_test(mdep):
+        return "A/B"
+    if not st.get("stepStartedAt"):
+        return "0/" + str(len(steps_of(mdep)))
+    return f"{int(st.get('step') or 0) + 1}/{len(steps_of(mdep))}"
+
+
+def weight_text(st: Mapping[str, Any]) -> str:
+    if not st.get("candidateVersion"):
+        return "-"
+    if st.get("shadow"):
+        return "shadow"
+    return f"{int(st.get('candidateWeight') or 0)}%"
+
+
+def verdict_text(st: Mapping[str, Any], now: datetime, style: Style) -> str:
+    last = st.get("lastAnalysis") or {}
+    outcome = last.get("outcome") or last.get("verdict")
+    if not outcome:
+        return "-"
+    return f"{style.word(outcome)} ({age(last.get('time'), now)} ago)"
+
+
+def last_rollout_text(st: Mapping[str, Any], now: datetime, style: Style, reason: bool = False) -> str:
+    lr = st.get("lastRollout") or {}
+    if not lr:
+        return "-"
+    text = f"{lr.get('version', '?')} {style.word(str(lr.get('result', '?')))} {age(lr.get('finishedAt'), now)} ago"
+    if reason and lr.get("reason"):
+        text += f": {lr['reason']}"
+    return text
+
+
+def _meta(mdep: Mapping[str, Any]) -> Mapping[str, Any]:
+    return mdep.get("metadata") or {}
+
+
+# -- list --------------------------------------------------------------------------------------
+def render_list(items: Sequence[Mapping[str, Any]], now: datetime, style: Style = PLAIN,
+                all_namespaces: bool = False) -> str:
+    headers = (["NAMESPACE"] if all_namespaces else []) + [
+        "NAME", "PHASE", "STABLE", "CANDIDATE", "WEIGHT", "STEP", "VERDICT", "LAST ROLLOUT", "AGE"]
+    rows = []
+    for m in sorted(items, key=lambda m: (_meta(m).get("namespace", ""), _meta(m).get("name", ""))):
+        st = m.get("status") or {}
+        phase = st.get("phase") or "-"
+        rows.append(([_meta(m).get("namespace", "")] if all_namespaces else []) + [
+            _meta(m).get("name", ""), style.word(phase), st.get("stableVersion") or "-",
+            st.get("candidateVersion") or "-", weight_text(st), step_text(m), verdict_text(st, now, style),
+            last_rollout_text(st, now, style), age(_meta(m).get("creationTimestamp"), now)])
+    return "\n".join(table(headers, rows, style)) + "\n"
+
+
+# -- status ---------------------------------------------------------------------------------
+def _next_steps(mdep: Mapping[str, Any]) -> str | None:
+    """What the on-call engineer can do now (phase-specific; see docs/runbook.md)."""
+    st, spec = mdep.get("status") or {}, mdep.get("spec") or {}
+    name, phase = _meta(mdep).get("name", "NAME"), st.get("phase")
+    cmd = f"kubectl modeldeploy {{}} {name}"
+    if phase == "Paused":
+        reason = st.get("pauseReason")
+        if reason == "user" or spec.get("paused"):
+            return f"paused by spec.paused; `{cmd.format('resume')}` to continue, `{cmd.format('abort')}` to roll back"
+        if reason == "inconclusive":
+            return (f"not enough requests to judge the candidate: check it gets traffic; it resumes by itself when "
+                    f"analysis passes, or `{cmd.format('resume')}` / `{cmd.format('abort')}`")
+        if reason == "errors":
+            return (f"the operator cannot read metrics (is Prometheus up? see the Error checks); it resumes by itself "
+                    f"when they pass, or `{cmd.format('resume')}` / `{cmd.format('abort')}`")
+        return f"`{cmd.format('resume')}` to continue, `{cmd.format('abort')}` to roll back"
+    if phase == "ABTesting":
+        ab = st.get("abTest") or {}
+        if ab.get("winner") == "candidate":
+            return (f"the candidate won the A/B test and promoteWinner is false: `{cmd.format('promote')}` adopts it, "
+                    f"`{cmd.format('abort')}` keeps {st.get('stableVersion')}")
+        return (f"the test decides at minSamples feedback per version or maxDuration; `{cmd.format('promote')}` adopts "
+                f"the candidate now, `{cmd.format('abort')}` ends the test")
+    if phase in ("Progressing", "Shadowing"):
+        if not st.get("stepStartedAt"):
+            return "waiting for Seldon to report the candidate ready (it gets no traffic until then)"
+        return f"`{cmd.format('promote')}` skips the remaining steps; `{cmd.format('abort')}` rolls back now"
+    if phase == "Failed":
+        lr = st.get("lastRollout") or {}
+        if lr:
+            return (f"{lr.get('version')} was {lr.get('result')}; fix it and set a new spec.model.version, or "
+                    f"`{cmd.format('retry')}` to roll the same version out again")
+        return "the stable version never became available: check the SeldonDeployment and its pods"
+    if phase == "Pending":
+        return "waiting for Seldon to report the model available (kubectl get sdep, then the pods)"
+    return None
+
+
+def render_status(mdep: Mapping[str, Any], events: Sequence[EventRow], now: datetime, style: Style = PLAIN,
+                  max_events: int = 10, command_annotation: str = "modeldeploy.io/command") -> str:
+    meta, spec, st = _meta(mdep), mdep.get("spec") or {}, mdep.get("status") or {}
+    phase = st.get("phase") or "-"
+    lines: list[str] = []
+
+    def field(label: str, value: str) -> None:
+        lines.append(f"{style.bold(f'{label}:'.ljust(13))} {value}")
+
+    field("Name", f"{meta.get('name')}  (namespace {meta.get('namespace')})")
+    phase_text = style.word(phase)
+    if phase == "Paused" and st.get("pauseReason"):
+        phase_text += f" ({st['pauseReason']})"
+    field("Phase", phase_text)
+    if st.get("message"):
+        field("Message", st["message"])
+    gen, seen = meta.get("generation"), st.get("observedGeneration")
+    if gen is not None and seen is not None and seen < gen:
+        field("Note", style.paint(f"the operator has not yet acted on generation {gen} (status is of {seen})",
+                                  "yellow"))
+    elif st == {}:
+        field("Note", style.paint("no status yet: is the operator running and watching this namespace?", "yellow"))
+    model = spec.get("model") or {}
+    field("Wanted", f"model {model.get('name', '?')} version {model.get('version', '?')} (spec.model)")
+    annotations = meta.get("annotations") or {}
+    if annotations.get(command_annotation):
+        field("Command", style.paint(f"{command_annotation}={annotations[command_annotation]} "
+                                     "(waiting for the operator to act on it)", "yellow"))
+    if spec.get("paused"):
+        field("Paused", "spec.paused is true (the rollout holds until it is false)")
+
+    cand = st.get("candidateVersion")
+    if cand and phase in IN_ROLLOUT + FINISHING:
+        steps = steps_of(mdep)
+        strategy = spec.get("strategy") or {}
+        started = parse_time(st.get("stepStartedAt"))
+        ab = strategy.get("abTest") or {}
+        if st.get("shadow"):
+            want = (strategy.get("shadow") or {}).get("duration", "2m")
+            where = f"shadow (mirrored traffic), for {age(started, now)} of {want}" if started else "shadow"
+        elif started is not None and is_ab_test(mdep):
+            where = (f"A/B test at {100 - int(st.get('candidateWeight') or 0)}/{st.get('candidateWeight', 0)}, for "
+                     f"{age(started, now)} (until {ab.get('minSamples', 1000)} feedback per version, at most "
+                     f"{ab.get('maxDuration', '30m')}; promoteWinner {str(ab.get('promoteWinner', True)).lower()})")
+        elif started is None:
+            where = f"0/{len(steps)}: waiting for the candidate to be ready (progressDeadline " \
+                    f"{strategy.get('progressDeadline', '10m')})"
+        else:
+            i = int(st.get("step") or 0)
+            want = (strategy.get("canary") or {}).get("stepDuration", "1m")
+            where = f"{i + 1}/{len(steps)} at {st.get('candidateWeight', 0)}%, for {age(started, now)} " \
+                    f"(stepDuration {want}; steps {', '.join(map(str, steps))})"
+        field("Step", where)
+        if st.get("rolloutStartedAt"):
+            field("Rollout", f"{cand} started {age(st['rolloutStartedAt'], now)} ago ({st['rolloutStartedAt']})")
+        c = st.get("counters") or {}
+        a = spec.get("analysis") or {}
+        field("Counters", f"failed {c.get('failed', 0)}/{a.get('failureLimit', 2)}  "
+                          f"inconclusive {c.get('inconclusive', 0)}/{a.get('inconclusiveLimit', 6)}  "
+                          f"errors {c.get('errors', 0)}/{a.get('errorLimit', 4)}")
+    if st.get("lastRollout"):
+        reason = (st["lastRollout"].get("reason") or "")
+        # The message of a finished rollout already quotes its reason: say it once.
+        field("Last rollout", last_rollout_text(st, now, style, reason=not reason or reason not in st.get("message", "")))
+    conds = st.get("conditions") or []
+    if conds:
+        field("Conditions", "  ".join(f"{c.get('type')}={c.get('status')}" + (f" ({c['reason']})" if c.get("reason")
+                                      else "") for c in conds))
+    hint = _next_steps(mdep)
+    if hint:
+        field("Next", hint)
+
+    # traffic
+    if st.get("stablePredictor"):
+        lines += ["", style.bold("Traffic")]
+        rows = []
+        weight = int(st.get("candidateWeight") or 0)
+        has_cand = bool(st.get("candidatePredictor")) and phase in IN_ROLLOUT + FINISHING
+        if phase == "Promoting":
+            weight = 100
+        elif phase == "RollingBack":
+            weight = 0
+        shadow = bool(st.get("shadow")) and has_cand
+        stable_w = 100 if (shadow or not has_cand) else 100 - weight
+        rows.append(["stable", st.get("stablePredictor") or "-", st.get("stableVersion") or "-", f"{stable_w}%",
+                     bar(stable_w)])
+        if has_cand:
+            if shadow:
+                rows.append(["candidate", st["candidatePredictor"], cand or "-", "shadow",
+                             "mirrored copy of the stable traffic; responses discarded"])
+            else:
+                rows.append(["candidate", st["candidatePredictor"], cand or "-", f"{weight}%", bar(weight)])
+        lines += table(["ROLE", "PREDICTOR", "VERSION", "WEIGHT", ""], rows, style, indent="  ", right=(3,))
+
+    # A/B test: the reward comparison over the whole test so far
+    ab = st.get("abTest") or {}
+    if ab and phase in IN_ROLLOUT + FINISHING:
+        winner = {"candidate": "candidate wins", "baseline": "baseline wins"}.get(ab.get("winner"), "no winner yet")
+        lines += ["", f"{style.bold('A/B test')} {style.word(str(ab.get('outcome', '?')))}, {winner}, "
+                      f"{age(ab.get('time'), now)} ago"]
+        conf = ab.get("confidence")
+        interval = (f"[{number(ab.get('lower'))}, {number(ab.get('upper'))}]" if ab.get("lower") is not None else "-")
+        lines += table(["VERSION", "REWARD RATE", "FEEDBACK", "DIFFERENCE", f"{number(conf * 100) if conf else '?'}% CI",
+                        "P-VALUE"],
+                       [["baseline", number(ab.get("baselineRate")), number(ab.get("nBaseline")), "", "", ""],
+                        ["candidate", number(ab.get("candidateRate")), number(ab.get("nCandidate")),
+                         number(ab.get("difference")), interval, number(ab.get("pValue"), 3)]],
+                       style, indent="  ", right=(1, 2, 3, 5))
+        if ab.get("message"):
+            lines.append(f"  {ab['message']}")
+
+    # analysis
+    last = st.get("lastAnalysis") or {}
+    if last:
+        outcome = last.get("outcome") or last.get("verdict") or "?"
+        title = "Analysis" if phase in IN_ROLLOUT + FINISHING else "Last analysis (of the previous rollout)"
+        lines += ["", f"{style.bold(title)} {style.word(outcome)}, {age(last.get('time'), now)} ago "
+                      f"({last.get('time', '-')})"]
+        checks = last.get("checks") or []
+        if checks:
+            rows = []
+            for ch in checks:
+                n_b, n_c = ch.get("n_baseline"), ch.get("n_candidate")
+                rows.append([ch.get("name", "?"), style.word(str(ch.get("outcome") or ch.get("verdict") or "?")),
+                             number(ch.get("baseline")), number(ch.get("candidate")), number(ch.get("threshold")),
+                             f"{number(n_b)}/{number(n_c)}" if n_b is not None or n_c is not None else "-",
+                             number(ch.get("statistic")), number(ch.get("p_value"), 3)])
+            lines += table(["CHECK", "VERDICT", "BASELINE", "CANDIDATE", "THRESHOLD", "N (B/C)", "STATISTIC",
+                            "P-VALUE"], rows, style, indent="  ", right=(2, 3, 4, 5, 6, 7))
+            for ch in checks:
+                if ch.get("message"):
+                    lines.append(f"  {style.bold(ch.get('name', '?'))}: {ch['message']}")
+        elif last.get("message"):
+            lines.append(f"  {last['message']}")
+
+    # events
+    lines += ["", style.bold("Events") + (f" (latest {max_events} of {len(events)})" if len(events) > max_events
+                                          else "")]
+    if not events:
+        lines.append("  <none>")
+    else:
+        shown = sorted(events, key=lambda e: e.time)[-max_events:]
+        rows = [[age(e.time, now), style.paint(e.type, "yellow" if e.type == "Warning" else None), e.reason,
+                 e.message] for e in shown]
+        lines += table(["AGE", "TYPE", "REASON", "MESSAGE"], rows, style, indent="  ")
+    return "\n".join(lines) + "\n"
+
+
+# -- history ----------------------------------------------------------------------------------
+_ROLLING_OUT = re.compile(r"Rolling out (\S+) \(stable ([^)]+)\)")
+_DEPLOYING = re.compile(r"[Dd]eploying (\S+)")
+
+
+@dataclass
+class Rollout:
+    kind: str  # "rollout" or "deployment"
+    version: str
+    stable: str | None
+    events: list[EventRow]
+    result: str | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def started(self) -> datetime:
+        return self.events[0].time
+
+
+def group_rollouts(events: Sequence[EventRow]) -> list[Rollout]:
+    """Split an object's events into deployments and rollouts, oldest first.
+
+    A rollout opens with RolloutStarted (or Superseded, which also ends the rollout it
+    replaces) and ends with Promoted, RolledBack or Aborted; a fresh deployment opens with
+    Deploying and ends with Available or DeployFailed. Events after the end (commands that
+    came too late, an InvalidSpec) stay with the group they follow; events older than the
+    first opener (the opener expired) form an "earlier" group."""
+    groups: list[Rollout] = []
+    for e in sorted(events, key=lambda e: e.time):
+        if e.reason in OPENERS:
+            if e.reason == "Superseded" and groups and groups[-1].kind == "rollout" and groups[-1].result is None:
+                groups[-1].result, groups[-1].finished_at = "Superseded", e.time
+            if e.reason == "Deploying":
+                m = _DEPLOYING.search(e.message)
+                groups.append(Rollout("deployment", m.group(1) if m else "?", None, [e]))
+            else:
+                m = _ROLLING_OUT.search(e.message)
+                groups.append(Rollout("rollout", m.group(1) if m else "?", m.group(2) if m else None, [e]))
+            continue
+        if not groups:
+            groups.append(Rollout("earlier", "?", None, []))
+        g = groups[-1]
+        g.events.append(e)
+        if g.result is None:
+            if g.kind != "deployment" and e.reason in RESULTS:
+                g.result, g.finished_at = e.reason, e.time
+            elif g.kind == "deployment" and e.reason in ("Available", "DeployFailed"):
+                g.result, g.finished_at = e.reason, e.time
+    return groups
+
+
+def render_history(mdep: Mapping[str, Any], events: Sequence[EventRow], now: datetime, style: Style = PLAIN,
+                   event_ttl: str = "1h") -> str:
+    meta, st = _meta(mdep), mdep.get("status") or {}
+    lines = [f"{style.bold('Name:')} {meta.get('name')}  (namespace {meta.get('namespace')})"]
+    lr = st.get("lastRollout") or {}
+    if lr:
+        lines.append(f"{style.bold('Last rollout:')} {lr.get('version', '?')} {style.word(str(lr.get('result')))} "
+                     f"at {lr.get('finishedAt', '-')} ({age(lr.get('finishedAt'), now)} ago): {lr.get('reason', '')}")
+    else:
+        lines.append(f"{style.bold('Last rollout:')} none finished yet")
+    if st.get("phase") in IN_ROLLOUT + FINISHING and st.get("candidateVersion"):
+        lines.append(f"{style.bold('In progress:')} {st['candidateVersion']} ({style.word(st['phase'])}, "
+                     f"started {age(st.get('rolloutStartedAt'), now)} ago)")
+    groups = group_rollouts(events)
+    lines += ["", style.dim(f"From the events the API server still holds (kube-apiserver --event-ttl, {event_ttl} by "
+                            "default); older rollouts are gone from the cluster.")]
+    if not groups:
+        lines += ["", "  <no events>"]
+    for g in groups:
+        if g.kind == "rollout":
+            head = f"Rollout of {g.version}" + (f" (stable {g.stable})" if g.stable else "")
+        elif g.kind == "deployment":
+            head = f"Deployment of {g.version}"
+        else:
+            head = "Earlier events"
+        if g.result and g.finished_at is not None:
+            took = duration((g.finished_at - g.started).total_seconds())
+            span = f"{iso(g.started)} -> {iso(g.finished_at)} ({took})"
+            head += f": {style.word(g.result)}, {span}"
+        elif g.kind != "earlier":
+            head += f": {style.word(st.get('phase') or 'in progress')}, since {iso(g.started)}"
+        lines += ["", style.bold(head)]
+        rows = [[iso(e.time), style.paint(e.type, "yellow" if e.type == "Warning" else None), e.reason, e.message]
+                for e in g.events]
+        lines += table(["TIME", "TYPE", "REASON", "MESSAGE"], rows, style, indent="  ")
+    return "\n".join(lines) + "\n"
