@@ -55,6 +55,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
+from ..spec import LABEL_VALUE, SpecError, parse_duration
 from .errors import AnalysisConfigError
 from .templates import Templates, check_template, format_duration, prometheus_seconds
 
@@ -70,10 +71,7 @@ DEFAULT_MAX_ERROR_RATE = 0.01
 DEFAULT_MAX_JENSEN_SHANNON = 0.05
 MAX_JENSEN_SHANNON = math.sqrt(math.log(2))  # the largest JS distance there is (natural log)
 
-_GO_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$")
-_GO_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_GO_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_NAME = LABEL_VALUE  # metric names follow the label-value grammar
 _KINDS = ("latency", "errorRate", "outputDistribution", "query")
 
 
@@ -142,9 +140,10 @@ class AnalysisSpec:
 
 
 def go_seconds(value: object, field_name: str) -> float:
-    if not isinstance(value, str) or not _GO_DURATION.match(value):
-        raise AnalysisConfigError(f"{field_name}: {value!r} is not a duration; write it like 30s, 1m or 1h30m")
-    seconds = sum(float(n) * _GO_UNIT[u] for n, u in _GO_PART.findall(value))
+    try:
+        seconds = parse_duration(value, field_name)  # type: ignore[arg-type]
+    except SpecError as e:
+        raise AnalysisConfigError(str(e)) from None
     if seconds <= 0:
         raise AnalysisConfigError(f"{field_name}: must be longer than zero")
     return seconds
