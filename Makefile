@@ -13,7 +13,7 @@ RUN := env $(ENV) PATH="$(call env_of,MODELDEPLOY_TOOLS_BIN):$(call env_of,OPERA
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: setup demo test test-operator test-model-server controlplane clean-cache
+.PHONY: setup demo test test-operator test-model-server controlplane manifests clean-cache
 
 setup:
 	@$(SETUP) all
@@ -39,3 +39,7 @@ controlplane: setup
 
 clean-cache:
 	rm -rf $(MODELDEPLOY_CACHE)
+
+## Re-render manifests/ from the chart (a test fails while they are stale).
+manifests: setup
+	@$(RUN) hack/render-manifests.sh

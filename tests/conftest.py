@@ -75,4 +75,13 @@ def crds(api: client.ApiClient) -> None:
     """Our CRD and the test-only SeldonDeployment CRD, installed and Established."""
     from sandbox.kubeutil import install_crds
 
-    install_crds(api, CRD_FILES)
+    files = CRD_FILES
+    if os.environ.get("MODELDEPLOY_TEST_KUBECONFIG"):
+        # A real cluster has Seldon's own CRD: never replace it with the test stand-in.
+        try:
+            client.ApiextensionsV1Api(api).read_custom_resource_definition("seldondeployments.machinelearning.seldon.io")
+            files = CRD_FILES[:1]
+        except client.exceptions.ApiException as e:
+            if e.status != 404:
+                raise
+    install_crds(api, files)

@@ -67,6 +67,19 @@ class Objects:
     def mdep(self, name: str) -> dict[str, Any]:
         return self.custom.get_namespaced_custom_object(*MDEP[:2], self.namespace, MDEP[2], name)
 
+    def delete_mdep(self, name: str) -> None:
+        self._delete(MDEP, name)
+
+    def delete_sdep(self, name: str) -> None:
+        self._delete(SDEP, name)
+
+    def _delete(self, kind: tuple[str, str, str], name: str) -> None:
+        try:
+            self.custom.delete_namespaced_custom_object(*kind[:2], self.namespace, kind[2], name)
+        except client.exceptions.ApiException as e:
+            if e.status != 404:
+                raise
+
     def status(self, name: str) -> dict[str, Any]:
         return self.mdep(name).get("status") or {}
 
@@ -83,6 +96,12 @@ class Objects:
         sd = self.sdep(name) or {}
         return {p["labels"]["version"]: (-1 if p.get("shadow") else p.get("traffic", 0))
                 for p in (sd.get("spec") or {}).get("predictors", [])}
+
+    def events_until(self, name: str, reason: str, timeout: float = 15) -> list[tuple[str, str, str]]:
+        """The events once one with `reason` is there: the operator posts events right
+        after it writes status, so a reader that saw the status must not race them."""
+        return wait_for(f"an event {reason} about {name}",
+                        lambda: (ev := self.events(name)) and any(r == reason for _, r, _ in ev) and ev, timeout)
 
     def events(self, name: str) -> list[tuple[str, str, str]]:
         """(type, reason, message) of the events about `name`, oldest first."""

@@ -85,6 +85,8 @@ class Result:
     max_weight: int
     timeline: Timeline
     events: list[tuple[str, str, str]]
+    final_status: dict[str, Any]
+    final_traffic: dict[str, int]  # version -> traffic of the SeldonDeployment at the end
 
     def row(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "candidate": self.candidate, "result": self.result,
@@ -111,7 +113,12 @@ def run(stack: Stack, scenario: Scenario, deployment: str | None = None, timeout
     name = deployment or f"digits-{scenario.name}"
     objs = stack.objs
     objs.apply_mdep(model_deployment(stack, name, "1.0.0", **scenario.spec))
-    wait_for(f"{name} Stable at 1.0.0", lambda: objs.status(name).get("phase") == "Stable", 120, 0.5)
+    try:
+        wait_for(f"{name} Stable at 1.0.0", lambda: objs.status(name).get("phase") == "Stable", 180, 0.5)
+    except AssertionError as e:
+        sd = (objs.sdep(name) or {}).get("status")
+        raise AssertionError(f"{e}\nstatus: {objs.status(name)}\nSeldonDeployment status: {sd}\n"
+                             f"operator running: {stack.operator.running()}") from None
     load = stack.load(name, RATE).start()
     try:
         time.sleep(3)  # the baseline has traffic before the candidate arrives
@@ -133,6 +140,17 @@ def run(stack: Stack, scenario: Scenario, deployment: str | None = None, timeout
             time.sleep(1)
     finally:
         load.stop()
+    result = _result(stack, scenario, name, candidate, last, timeline)
+    # Nothing garbage-collects here (no kube-controller-manager): delete what the rollout
+    # created, so the stand-in stops its model servers before the next scenario.
+    objs.delete_mdep(name)
+    objs.delete_sdep(name)
+    return result
+
+
+def _result(stack: Stack, scenario: Scenario, name: str, candidate: str, last: dict[str, Any],
+            timeline: Timeline) -> Result:
+    objs = stack.objs
     predictor = next((p["predictor"] for p in reversed(timeline.points) if p["predictor"]), None)
     with stack.router._lock:
         counts = dict(stack.router.stats.get(f"{name}/{predictor}", {}))
@@ -140,7 +158,10 @@ def run(stack: Stack, scenario: Scenario, deployment: str | None = None, timeout
         scenario=scenario.name, deployment=name, candidate=candidate, result=last["result"],
         reason=last.get("reason", ""), seconds=timeline.points[-1]["t"],
         candidate_served=counts.get("served", 0), candidate_mirrored=counts.get("mirrored", 0),
-        max_weight=max(p["weight"] or 0 for p in timeline.points), timeline=timeline, events=objs.events(name),
+        max_weight=max(p["weight"] or 0 for p in timeline.points), timeline=timeline,
+        events=objs.events_until(name, {"Promoted": "Promoted", "RolledBack": "RolledBack", "NoWinner": "NoWinner"}
+                                 .get(last["result"], "Aborted")),
+        final_status=objs.status(name), final_traffic=objs.traffic(name),
     )
 
 

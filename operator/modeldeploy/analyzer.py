@@ -37,20 +37,29 @@ class Analyzer:
 
         Credentials come from the environment, which the chart fills from a Secret:
         MODELDEPLOY_PROMETHEUS_TOKEN (bearer), or MODELDEPLOY_PROMETHEUS_USERNAME and
-        MODELDEPLOY_PROMETHEUS_PASSWORD (basic); MODELDEPLOY_PROMETHEUS_TIMEOUT in seconds.
+        MODELDEPLOY_PROMETHEUS_PASSWORD (basic); MODELDEPLOY_PROMETHEUS_TIMEOUT in seconds;
+        MODELDEPLOY_PROMETHEUS_CA_FILE, a CA bundle for https; MODELDEPLOY_QUERIES_FILE, a
+        YAML map of PromQL templates (latency, errors, outputs, reward, feedback).
         """
         url = env.get("MODELDEPLOY_PROMETHEUS_URL")
         if not url:
             return cls(None)
         from .providers.prometheus import PrometheusProvider
 
+        templates = None
+        if env.get("MODELDEPLOY_QUERIES_FILE"):  # operator-wide PromQL templates (the chart's ConfigMap)
+            import yaml
+
+            with open(env["MODELDEPLOY_QUERIES_FILE"]) as f:
+                templates = yaml.safe_load(f) or None
         token = env.get("MODELDEPLOY_PROMETHEUS_TOKEN")
         user, password = env.get("MODELDEPLOY_PROMETHEUS_USERNAME"), env.get("MODELDEPLOY_PROMETHEUS_PASSWORD")
         return cls(PrometheusProvider(
             url, timeout=float(env.get("MODELDEPLOY_PROMETHEUS_TIMEOUT", "5")),
             headers={"Authorization": f"Bearer {token}"} if token else None,
             auth=(user, password) if user and password else None,
-        ))
+            verify=env.get("MODELDEPLOY_PROMETHEUS_CA_FILE") or True,
+        ), templates)
 
     def analyse(self, spec: Spec, status: Status, namespace: str, name: str, now: datetime) -> AnalysisResult:
         if not spec.analysis.has_metrics:

@@ -20,6 +20,7 @@ from .spec import ModelSpec
 
 API_VERSION = "machinelearning.seldon.io/v1"
 GROUP, VERSION, PLURAL = "machinelearning.seldon.io", "v1", "seldondeployments"
+MODEL_MOUNT = "/mnt/models"
 
 
 def predictor_name(version: str, taken: str | None = None) -> str:
@@ -48,8 +49,11 @@ class Predictor:
 
 def render_predictor(p: Predictor) -> dict[str, Any]:
     m = p.model
-    # The server checks the artifact's card against the version we route as.
-    parameters = [{"name": "model_uri", "type": "STRING", "value": m.uri},
+    # Seldon's storage initializer downloads s3://, gs:// and pvc:// models to
+    # /mnt/models before the server starts; only file:// is read in place. The server
+    # checks the artifact's card against the version we route as.
+    local = m.uri if m.uri.startswith("file://") else MODEL_MOUNT
+    parameters = [{"name": "model_uri", "type": "STRING", "value": local},
                   {"name": "version", "type": "STRING", "value": p.version}]
     if m.sha256:
         parameters.append({"name": "sha256", "type": "STRING", "value": m.sha256})

@@ -28,7 +28,7 @@ def reasons(result: scenarios.Result) -> list[str]:
 def test_healthy_candidate_is_promoted(sandbox) -> None:
     r = run(sandbox, "healthy")
     assert r.result == "Promoted"
-    assert sandbox.objs.traffic(r.deployment) == {"2.0.0": 100}
+    assert r.final_traffic == {"2.0.0": 100}
     assert reasons(r).count("StepAdvanced") == 2 and "AnalysisFail" not in reasons(r)
     assert r.candidate_served > 100
 
@@ -37,7 +37,7 @@ def test_slow_candidate_is_rolled_back_on_latency(sandbox) -> None:
     r = run(sandbox, "slow")
     assert r.result == "RolledBack"
     assert "p99 Fail" in r.reason
-    assert sandbox.objs.traffic(r.deployment) == {"1.0.0": 100}
+    assert r.final_traffic == {"1.0.0": 100}
     assert r.max_weight == 20  # caught at the first step
 
 
@@ -93,8 +93,8 @@ def test_skewed_shadow_is_rolled_back_before_serving_any_user(sandbox) -> None:
 def test_ab_test_promotes_the_more_accurate_model(sandbox) -> None:
     r = run(sandbox, "ab-better")
     assert r.result == "Promoted", r.reason
-    ab = sandbox.objs.status(r.deployment)
-    assert "better on reward" in ab["lastRollout"]["reason"]
+    assert "better on reward" in r.final_status["lastRollout"]["reason"]
+    assert r.final_status["abTest"]["winner"] == "candidate" and r.final_status["abTest"]["pValue"] < 0.05
     weights = {p["weight"] for p in r.timeline.points if p["phase"] == "ABTesting"}
     assert weights <= {0, 50}
     assert "ABTestStarted" in reasons(r)
@@ -104,4 +104,5 @@ def test_ab_test_of_identical_models_finds_no_winner(sandbox) -> None:
     r = run(sandbox, "ab-same")
     assert r.result == "NoWinner", r.reason
     assert "no significant difference" in r.reason
-    assert sandbox.objs.traffic(r.deployment) == {"1.0.0": 100}
+    assert r.final_status["abTest"].get("winner") is None and r.final_status["abTest"]["lower"] < 0 < r.final_status["abTest"]["upper"]
+    assert r.final_traffic == {"1.0.0": 100}

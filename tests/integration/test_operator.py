@@ -99,7 +99,7 @@ def test_new_model_deployment_becomes_stable_with_one_predictor(objs, seldon, op
     assert owner["uid"] == created["metadata"]["uid"] and owner["controller"] is True
     assert st["observedGeneration"] == created["metadata"]["generation"]
     assert {c["type"]: c["status"] for c in st["conditions"]} == {"Ready": "True", "Progressing": "False"}
-    reasons = [r for _, r, _ in objs.events("digits")]
+    reasons = [r for _, r, _ in objs.events_until("digits", "Available")]
     assert reasons[:2] == ["Deploying", "Available"]
 
 
@@ -122,7 +122,7 @@ def test_version_bump_walks_the_steps_and_promotes(objs, seldon, operator) -> No
     assert objs.traffic("digits") == {"2.0.0": 100}
     st = objs.status("digits")
     assert st["lastRollout"]["version"] == "2.0.0" and st["lastRollout"]["result"] == "Promoted"
-    reasons = [r for _, r, _ in objs.events("digits")]
+    reasons = [r for _, r, _ in objs.events_until("digits", "Promoted")]
     assert reasons.count("StepAdvanced") == 2
     assert reasons.index("RolloutStarted") < reasons.index("Promoting") < reasons.index("Promoted")
 
@@ -137,8 +137,9 @@ def test_seldon_failure_rolls_back_and_the_candidate_never_serves(objs, seldon, 
     assert set(rec.weights_of("2.0.0")) == {0}
     assert objs.traffic("digits") == {"1.0.0": 100}
     assert st["lastRollout"]["result"] == "RolledBack" and "checksum mismatch" in st["lastRollout"]["reason"]
-    warnings = [(r, m) for t, r, m in objs.events("digits") if t == "Warning"]
-    assert any(r == "RolledBack" and "checksum mismatch" in m for r, m in warnings), warnings
+    # Events are posted right after the status write: wait for them, don't race them.
+    events = objs.events_until("digits", "RolledBack")
+    assert any(t == "Warning" and r == "RolledBack" and "checksum mismatch" in m for t, r, m in events), events
 
 
 def test_manual_commands_pause_resume_and_promote(objs, seldon, operator) -> None:
@@ -153,7 +154,7 @@ def test_manual_commands_pause_resume_and_promote(objs, seldon, operator) -> Non
     objs.patch_mdep("digits", {"metadata": {"annotations": {"modeldeploy.io/command": "promote"}}})
     wait_for("2.0.0 stable", phase_is(objs, "Stable", "2.0.0"), 20)
     assert "modeldeploy.io/command" not in (objs.mdep("digits")["metadata"].get("annotations") or {})
-    reasons = [r for _, r, _ in objs.events("digits")]
+    reasons = [r for _, r, _ in objs.events_until("digits", "Promoted")]
     assert "CommandPromote" in reasons and "Paused" in reasons and "Resumed" in reasons
 
 
@@ -181,6 +182,6 @@ def test_operator_killed_mid_rollout_resumes_without_skipping_or_repeating(clust
         wait_for("2.0.0 stable", phase_is(objs, "Stable", "2.0.0"), 60)
         time.sleep(0.3)
     assert rec.weights_of("2.0.0") == [0, 10, 20, 40, 60, 100]
-    reasons = [r for _, r, _ in objs.events("digits")]
+    reasons = [r for _, r, _ in objs.events_until("digits", "Promoted")]
     assert reasons.count("StepAdvanced") == 4, reasons
     assert reasons.count("Promoted") == 1
