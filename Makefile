@@ -9,7 +9,10 @@ ENV := $(shell $(SETUP) env)
 env_of = $(patsubst $(1)=%,%,$(filter $(1)=%,$(ENV)))
 OPERATOR_PY := $(call env_of,OPERATOR_VENV)/bin/python
 MODEL_PY := $(call env_of,MODEL_VENV)/bin/python
-RUN := env $(ENV) PATH="$(call env_of,MODELDEPLOY_TOOLS_BIN):$(call env_of,OPERATOR_VENV)/bin:$$PATH"
+# PYTHONPATH pins this clone's code: the cached virtualenvs are shared by every clone on
+# the machine, and their editable install points at whichever clone set up last.
+RUN := env $(ENV) PATH="$(call env_of,MODELDEPLOY_TOOLS_BIN):$(call env_of,OPERATOR_VENV)/bin:$$PATH" \
+	PYTHONPATH="$(CURDIR)/operator:$(CURDIR)/experiments:$(CURDIR)/model_server"
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import urllib3
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 PREDICTOR_HEADER = "Seldon-Predictor"
@@ -55,6 +55,12 @@ class Router:
             # cluster; one router serves every namespace here, so it labels them itself.
             ["namespace", "deployment_name", "predictor_name", "predictor_version", "service", "method", "code"],
             buckets=BUCKETS, registry=self.registry,
+        )
+        # Istio discards mirrored responses; this router can pair them with the response the
+        # user got, so a shadow is also judged on how often it agrees with the stable version.
+        self.pairs = Counter(
+            "modeldeploy_shadow_pairs", "Mirrored predictions paired with the served one (stand-in only)",
+            ["namespace", "deployment_name", "predictor_name", "agree"], registry=self.registry,
         )
         self.stats: dict[str, dict[str, int]] = {}
         self._server: ThreadingHTTPServer | None = None
@@ -106,11 +112,19 @@ class Router:
         if chosen is None:
             msg = f"no predictor of {namespace}/{deployment} takes traffic"
             return 503, json.dumps({"status": {"code": 503, "info": msg}}).encode(), ""
+        code, data = self.forward(namespace, deployment, chosen, path, body, service, "served" if service == "predictions" else "feedback")
         if service == "predictions":
             for shadow in (b for b in backends if b.shadow):
-                self._mirror.submit(self.forward, namespace, deployment, shadow, path, body, service, "mirrored")
-        code, data = self.forward(namespace, deployment, chosen, path, body, service, "served" if service == "predictions" else "feedback")
+                self._mirror.submit(self._mirror_one, namespace, deployment, shadow, path, body, data if code == 200 else None)
         return code, data, chosen.predictor
+
+    def _mirror_one(self, namespace: str, deployment: str, shadow: Backend, path: str, body: bytes,
+                    served: bytes | None) -> None:
+        code, data = self.forward(namespace, deployment, shadow, path, body, "predictions", "mirrored")
+        a, b = _classes(served), _classes(data) if code == 200 else None
+        if a is not None and b is not None and len(a) == len(b):
+            for x, y in zip(a, b):
+                self.pairs.labels(namespace, deployment, shadow.predictor, str(x == y).lower()).inc()
 
     # -- server ----------------------------------------------------------------------
     def serve(self, port: int) -> None:
@@ -156,3 +170,12 @@ class Router:
             self._server.shutdown()
             self._server.server_close()
         self._mirror.shutdown(wait=False, cancel_futures=True)
+
+
+def _classes(body: bytes | None) -> list[int] | None:
+    """Predicted classes (argmax per row) of a Seldon ndarray response."""
+    try:
+        rows = json.loads(body)["data"]["ndarray"]  # type: ignore[arg-type]
+        return [max(range(len(r)), key=r.__getitem__) for r in rows]
+    except (TypeError, ValueError, KeyError, IndexError):
+        return None

@@ -34,6 +34,12 @@ ANALYSIS: dict[str, Any] = {
 STRATEGY: dict[str, Any] = {"canary": {"steps": [20, 50, 100], "stepDuration": "15s"}, "progressDeadline": "90s"}
 AB_TEST: dict[str, Any] = {"type": "ABTest", "abTest": {"split": 50, "minSamples": 300, "maxDuration": "3m"},
                            "progressDeadline": "90s"}
+# A shadow's agreement with the response users got, from the stand-in router's pairing
+# (a custom query check: the candidate's value within [min, max]).
+_PAIRS = ('modeldeploy_shadow_pairs_total{namespace="{{namespace}}", deployment_name="{{deployment}}", '
+          'predictor_name="{{predictor}}"')
+AGREEMENT: dict[str, Any] = {"name": "agreement", "min": 0.7,
+                             "query": f'sum({_PAIRS}, agree="true"}}) / sum({_PAIRS}}})'}
 RATE = 40.0  # requests per second, open loop
 
 
@@ -198,7 +204,8 @@ SCENARIOS = {s.name: s for s in [
     Scenario("slow", "slow", "RolledBack", "300 ms slower: rolled back on p99 latency"),
     Scenario("corrupt", "corrupt", "RolledBack", "checksum mismatch: never ready, rolled back without serving"),
     Scenario("shadow-skewed", "skewed", "RolledBack", "skewed model mirrored as a shadow: rolled back before any "
-             "user is served by it", spec={"strategy": {**STRATEGY, "shadow": {"duration": "30s"}}}),
+             "user is served by it", spec={"strategy": {**STRATEGY, "shadow": {"duration": "30s"}},
+                                           "analysis": {**ANALYSIS, "metrics": ANALYSIS["metrics"] + [AGREEMENT]}}),
     Scenario("ab-better", "2.0.0", "Promoted", "A/B test against a more accurate model: it wins on reward",
              spec={"strategy": AB_TEST}),
     Scenario("ab-same", "1.0.1", "NoWinner", "A/A test (same weights, new version): no winner, 1.0.0 stays",

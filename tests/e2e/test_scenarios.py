@@ -88,6 +88,11 @@ def test_skewed_shadow_is_rolled_back_before_serving_any_user(sandbox) -> None:
     assert r.candidate_served == 0 and r.candidate_mirrored > 50
     assert {p["phase"] for p in r.timeline.points} <= {"Shadowing", "RollingBack", "Failed", "Stable"}
     assert "StepAdvanced" not in reasons(r)
+    # The router paired mirrored predictions with the served ones: the skewed shadow
+    # disagrees with the stable version far more often than the 0.7 floor allows.
+    agreement = [c for p in r.timeline.points for c in (p["analysis"] or {}).get("checks", [])
+                 if c["name"] == "agreement" and "candidate" in c]
+    assert agreement and agreement[-1]["outcome"] == "Fail" and agreement[-1]["candidate"] < 0.7
 
 
 def test_ab_test_promotes_the_more_accurate_model(sandbox) -> None:
