@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import signal
 import ssl
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from .pki import CertificateAuthority, signing_key
-from .processes import ManagedProcess, StartupError, free_port
+from .processes import ManagedProcess, StartupError, free_port, run_in_foreground
 
 K8S_VERSION = "v1.33.13"
 ETCD_VERSION = "v3.5.21"
@@ -193,21 +192,11 @@ def main() -> int:
     print(f"kube-apiserver {K8S_VERSION} + etcd {ETCD_VERSION} ready in {time.monotonic() - t0:.1f}s at {cp.server}")
     print(f"export KUBECONFIG={cp.kubeconfig}")
     print("Ctrl-C stops both and removes their data.", flush=True)
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
     try:
-        while not stop:
-            dead = [p.name for p in cp.processes if not p.running()]
-            if dead:
-                print(f"{', '.join(dead)} exited; see {cp.workdir}", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
+        dead = run_in_foreground(cp.processes)
+        if dead:
+            print(f"{', '.join(dead)} exited; see {cp.workdir}", file=sys.stderr)
+            return 1
     finally:
         cp.stop()
         print("control plane stopped")

@@ -149,6 +149,25 @@ class ManagedProcess:
             self.proc.wait(5)
 
 
+def run_in_foreground(processes: Sequence[ManagedProcess]) -> list[str]:
+    """Block until Ctrl-C (or SIGTERM), or until one of `processes` exits; the names of
+    those that exited (empty after a signal). The caller stops everything afterwards."""
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    while not stop:
+        dead = [p.name for p in processes if not p.running()]
+        if dead:
+            return dead
+        time.sleep(0.5)
+    return []
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.2)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from .processes import ManagedProcess, StartupError, free_port
+from .processes import ManagedProcess, StartupError, free_port, run_in_foreground
 
 BINARY = os.environ.get("MODELDEPLOY_PROMETHEUS", "prometheus")
 STARTUP_TIMEOUT = 30.0
@@ -183,17 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"prometheus failed to start: {e}", file=sys.stderr)
         return 1
     print(f"Prometheus ready at {prom.url} (data in {prom.workdir}); Ctrl-C stops it.", flush=True)
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
     try:
-        while not stop and prom.process.running():
-            time.sleep(0.5)
+        if run_in_foreground([prom.process]):
+            print(f"prometheus exited; see {prom.process.log_path}", file=sys.stderr)
+            return 1
     finally:
         prom.stop()
     return 0
