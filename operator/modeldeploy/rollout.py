@@ -219,6 +219,13 @@ class _Machine:
             return self.pause("user", f"Paused by spec.paused at {self.st.candidateWeight}% to {self.st.candidateVersion}.")
         if obs.analysis is not None and not self.record(obs.analysis):
             return
+        if not obs.applied:
+            # This step's routing is not in Seldon yet (the operator died between writing
+            # status and patching Seldon, or the patch failed): users have not seen this
+            # weight, so the step's time starts when they do. Without this, a restart after
+            # a long outage would advance past a step that never served anyone.
+            self.set(stepStartedAt=iso(self.now))
+            return
         self.maybe_advance()
 
     def await_ready(self) -> None:
