@@ -164,7 +164,9 @@ def _result(stack: Stack, scenario: Scenario, name: str, candidate: str, last: d
         scenario=scenario.name, deployment=name, candidate=candidate, result=last["result"],
         reason=last.get("reason", ""), seconds=timeline.points[-1]["t"],
         candidate_served=counts.get("served", 0), candidate_mirrored=counts.get("mirrored", 0),
-        max_weight=max(p["weight"] or 0 for p in timeline.points), timeline=timeline,
+        # A promotion is 100 % by definition, even when a 1 s sample missed that moment.
+        max_weight=100 if last["result"] == "Promoted" else max(p["weight"] or 0 for p in timeline.points),
+        timeline=timeline,
         events=objs.events_until(name, {"Promoted": "Promoted", "RolledBack": "RolledBack", "NoWinner": "NoWinner"}
                                  .get(last["result"], "Aborted")),
         final_status=objs.status(name), final_traffic=objs.traffic(name),
