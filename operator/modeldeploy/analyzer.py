@@ -15,7 +15,7 @@ from datetime import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from .rollout import Status
+from .state import Status, parse_time
 from .spec import Spec
 from .verdicts import AnalysisResult, CheckResult, Outcome
 
@@ -83,7 +83,7 @@ class Analyzer:
             return {"outcome": Outcome.ERROR.value, "message": "no Prometheus configured (MODELDEPLOY_PROMETHEUS_URL)"}
         from .analysis import Target, measure_rewards
 
-        started = datetime.strptime(status.stepStartedAt or "", "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=now.tzinfo)
+        started = parse_time(status.stepStartedAt) or now
         target = Target(namespace=namespace, deployment=name, baseline=status.stablePredictor or "",
                         candidate=status.candidatePredictor or "",
                         window=f"{max(1, int((now - started).total_seconds()))}s")

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from .spec import SpecError, parse_duration as go_seconds
 from .cli_text import PLAIN, Style, age, bar, duration, fit, number, parse_time, table  # noqa: F401 - cli.py imports fit from here
+from .state import IN_ROLLOUT, PROMOTING, ROLLING_BACK  # noqa: F401 - cli.py imports IN_ROLLOUT from here
 
-IN_ROLLOUT = ("Shadowing", "Progressing", "ABTesting", "Paused")
-FINISHING = ("Promoting", "RollingBack")
+FINISHING = (PROMOTING, ROLLING_BACK)
 RESULTS = ("Promoted", "RolledBack", "Aborted", "NoWinner")
 #: Events that open a new rollout (or a fresh deployment) in `history`.
 OPENERS = ("RolloutStarted", "Superseded", "Deploying")
@@ -35,15 +36,12 @@ def iso(t: datetime | None) -> str:
 
 def parse_duration(s: Any) -> float | None:
     """Seconds of a Go-style duration ("1m30s"); None when unparseable."""
-    if s is None:
+    if s is None or isinstance(s, (int, float)):
+        return None if s is None else float(s)
+    try:
+        return go_seconds(str(s), "duration")
+    except SpecError:
         return None
-    if isinstance(s, (int, float)):
-        return float(s)
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", str(s))
-    if not parts or "".join(a + b for a, b in parts) != str(s):
-        return None
-    unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    return sum(float(a) * unit[b] for a, b in parts)
 
 
 def steps_of(mdep: Mapping[str, Any]) -> list[int]:
