@@ -89,7 +89,7 @@ class Analyzer:
                         window=f"{max(1, int((now - started).total_seconds()))}s")
         try:
             r = measure_rewards(target, self.provider, self.templates, min_samples=spec.strategy.ab_min_samples,
-                                at=now.timestamp())
+                                confidence=spec.strategy.ab_confidence, at=now.timestamp())
         except Exception as e:  # noqa: BLE001 - an Error outcome holds the test, never decides it
             log.exception("reward comparison of %s/%s failed", namespace, name)
             return {"outcome": Outcome.ERROR.value, "message": f"reward comparison failed: {e}"}

@@ -55,6 +55,7 @@ class Strategy:
     ab_min_samples: int = 1000
     ab_max_duration: float = 1800.0
     ab_promote_winner: bool = True
+    ab_confidence: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ def parse(spec: Mapping[str, Any]) -> Spec:
         ab_min_samples=_get(ab, "minSamples", 1000),
         ab_max_duration=parse_duration(_get(ab, "maxDuration", "30m"), "spec.strategy.abTest.maxDuration"),
         ab_promote_winner=bool(_get(ab, "promoteWinner", True)),
+        ab_confidence=float(_get(ab, "confidence", 0.95)),
     )
 
     a = _get(spec, "analysis", {})
