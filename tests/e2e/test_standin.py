@@ -101,7 +101,9 @@ def test_shadow_is_mirrored_and_never_answers_users(api, namespace, artifacts, s
 def test_corrupt_artifact_is_failed_with_the_servers_reason(api, namespace, artifacts, stack) -> None:
     objs = Objects(api, namespace)
     create_sd(objs, [predictor(artifacts, "1.0.0", 100), predictor(artifacts, "corrupt", 0)])
-    st = wait_for("Failed", lambda: (s := objs.sdep("digits").get("status") or {}).get("state") == "Failed" and s, 120)
+    st = wait_for("corrupt Failed and 1.0.0 Available", lambda: (s := objs.sdep("digits").get("status") or {})
+                  .get("deploymentStatus", {}).get("digits-v1-0-0-0-digits", {}).get("status") == "Available"
+                  and s.get("state") == "Failed" and s, 120)
     failed = st["deploymentStatus"]["digits-v2-0-0-corrupt-0-digits"]
     assert failed["status"] == "Failed" and "sha256" in failed["description"].lower()
     assert st["deploymentStatus"]["digits-v1-0-0-0-digits"]["status"] == "Available"
