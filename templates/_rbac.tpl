@@ -7,12 +7,12 @@ variables through the kubelet), no Pods, no Deployments, no CRDs, no Namespaces 
 scanning is off: namespaces come from the command line, resources from discovery).
 */}}
 {{- define "modeldeploy.rules" -}}
-# Kopf lists and watches ModelDeployments to run one daemon per object and patches them
-# for its finalizer and progress annotations; each tick the operator reads the object
-# (get) and removes the one-shot modeldeploy.io/command annotation (JSON patch).
+# Kopf lists and watches ModelDeployments (the operator reads them from that watch) and
+# patches them for its finalizer; the operator removes the one-shot
+# modeldeploy.io/command annotation (JSON patch).
 - apiGroups: ["modeldeploy.io"]
   resources: ["modeldeployments"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["list", "watch", "patch"]
 # The rollout's whole state (phase, step, counters, verdicts) is written to status.
 - apiGroups: ["modeldeploy.io"]
   resources: ["modeldeployments/status"]
@@ -23,15 +23,17 @@ scanning is off: namespaces come from the command line, resources from discovery
 - apiGroups: ["modeldeploy.io"]
   resources: ["modeldeployments/finalizers"]
   verbs: ["update"]
-# One SeldonDeployment per ModelDeployment: read it each tick, create it, replace it when
-# the routing changes. No delete (garbage collection follows the ownerReference), no list.
+# One SeldonDeployment per ModelDeployment: watched (a local cache, no read per
+# reconcile), created, replaced when the routing changes. No delete (garbage collection
+# follows the ownerReference).
 - apiGroups: ["machinelearning.seldon.io"]
   resources: ["seldondeployments"]
-  verbs: ["get", "create", "update"]
-# Events on ModelDeployments: every transition and verdict, and Kopf's own warnings.
+  verbs: ["list", "watch", "create", "update"]
+# Events on ModelDeployments: every transition and verdict, and Kopf's own warnings; a
+# repeat of an event counts up on the existing one (get after a restart, patch).
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create"]
+  verbs: ["create", "get", "patch"]
 {{- if .Values.peering.enabled }}
 # Peering: Kopf watches the peering object and patches its status with its heartbeat;
 # an operator of higher priority there pauses this one.

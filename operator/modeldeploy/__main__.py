@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import random
 import sys
+import time
 
 import kopf
+
+
+def priority(value: str) -> int:
+    """Kopf peering lets only the highest priority act, and pauses *every* peer of equal
+    priority; 'auto' gives each replica its own: minus its start time in microseconds
+    (plus a random tie-breaker), so the oldest replica acts and a new one stands by."""
+    if value == "auto":
+        return -(int(time.time() * 1_000_000) + random.randrange(1000))
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer or 'auto'") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,12 +31,20 @@ def main(argv: list[str] | None = None) -> int:
                        help="watch only this namespace (repeatable); the default is the whole cluster")
     scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch the whole cluster (default)")
     p.add_argument("--peering", help="coordinate several replicas through this KopfPeering name")
-    p.add_argument("--priority", type=int, default=0, help="peering priority of this replica")
+    p.add_argument("--priority", type=priority, default=0,
+                   help="peering priority of this replica: an integer, or 'auto' for replicas of one Deployment "
+                        "(distinct, below 0, the oldest replica highest: it acts, the others stand by)")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="reconciles running at once (MODELDEPLOY_CONCURRENCY, default 4)")
     p.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
                    help="liveness endpoint URL, or 'off' (default %(default)s)")
     p.add_argument("--verbose", "-v", action="store_true")
     args = p.parse_args(argv)
 
+    if args.concurrency is not None:
+        if args.concurrency < 1:
+            p.error(f"--concurrency: {args.concurrency} must be at least 1")
+        os.environ["MODELDEPLOY_CONCURRENCY"] = str(args.concurrency)  # read when handlers is imported
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from . import handlers  # noqa: F401 - registers the handlers with kopf

@@ -1,19 +1,30 @@
-"""Kopf wiring: one daemon per ModelDeployment runs `reconcile_once` every tick.
+"""Kopf wiring: event-driven reconciles on the watch, a bounded pool for blocking calls.
 
-A daemon rather than on-update handlers because a rollout is driven by time (step
-durations, analysis intervals) as much as by changes; and a daemon that re-reads the
-object every tick needs no in-memory state, so a restarted operator simply resumes from
-`status`. Order within a tick: decide, write status, post events, consume the command,
-then make the SeldonDeployment match. Dying between any two of these is safe (see
-`rollout`).
+Kopf watches ModelDeployments and SeldonDeployments (one stream per kind; SeldonDeployments
+are kept in a Kopf index, the local cache). Each ModelDeployment has an *async* daemon,
+a coroutine and not a thread, that runs `reconcile_once` when a watch event about the
+object or its SeldonDeployment wakes it, when time alone can change the decision
+(`scheduler.next_due`: the next analysis, the end of a step, a deadline), and once per
+resync period. An idle object costs no API request. The reconciles themselves (Kubernetes
+writes, Prometheus queries: blocking calls) run in a pool of MODELDEPLOY_CONCURRENCY
+threads, so thousands of objects share a few threads and none is starved.
+
+Order within a reconcile: decide, write status, post events, consume the command, then
+make the SeldonDeployment match. Dying between any two of these is safe (see `rollout`;
+events of status.history are posted idempotently, see `events`). A write happens only when
+something changed, so our own writes, coming back as watch events, settle at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import logging
 import os
-import time
-from datetime import datetime, timezone
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import kopf
@@ -22,65 +33,142 @@ from kubernetes.client.exceptions import ApiException
 from . import GROUP, PLURAL, VERSION, metrics, rollout, seldon
 from .analyzer import Analyzer
 from .kube import COMMAND_ANNOTATION, Kube, api_client
+from .scheduler import Book, newer, next_due
 from .spec import SpecError, parse
 
 log = logging.getLogger("modeldeploy")
-TICK_SECONDS = float(os.environ.get("MODELDEPLOY_TICK_SECONDS", "1"))
+#: Reconciles (and so Kubernetes/Prometheus calls) running at once.
+CONCURRENCY = max(1, int(os.environ.get("MODELDEPLOY_CONCURRENCY", "4")))
+#: Every object is reconciled at least this often, from the cache (no request unless
+#: something drifted); it also keeps the stall alert's heartbeat fresh.
+RESYNC_SECONDS = float(os.environ.get("MODELDEPLOY_RESYNC_SECONDS", "60"))
+#: First retry after a failed reconcile; doubles up to 30 s.
+RETRY_SECONDS = float(os.environ.get("MODELDEPLOY_TICK_SECONDS", "1"))
+#: Events of history entries older than this are not re-posted after a restart (Events
+#: expire after an hour by default; re-creating them would only resurrect old news).
+CATCH_UP = timedelta(hours=1)
+_SLACK = 0.005  # timers may fire a little early; being late by 5 ms is harmless
 
 
-def reconcile_once(kube: Kube, analyzer: Analyzer, namespace: str, name: str, now: datetime) -> rollout.Decision | None:
-    """One observe-decide-act pass. Raises ApiException(409) when the object changed
-    under us; the caller simply runs it again."""
-    mdep = kube.get_mdep(namespace, name)
-    if mdep is None or mdep["metadata"].get("deletionTimestamp"):
-        return None
+@dataclass
+class Outcome:
+    decision: rollout.Decision | None
+    mdep: dict[str, Any] | None = None  # as written by us (None: no write)
+    sdep: dict[str, Any] | None = None
+    due: datetime | None = None
+
+
+def _normal(v: Any) -> Any:
+    """Status as the API server keeps it: a merge patch drops None, JSON has no tuples."""
+    if isinstance(v, dict):
+        return {k: _normal(x) for k, x in v.items() if x is not None}
+    if isinstance(v, (list, tuple)):
+        return [_normal(x) for x in v]
+    return v
+
+
+def status_changed(stored: dict[str, Any], decided: rollout.Status) -> bool:
+    """Compared as stored: `stableModel.sha256: None` equals an absent sha256 (comparing
+    dataclasses, it never did, and every tick re-wrote an unchanged status)."""
+    new = decided.to_dict()
+    return _normal(new) != _normal({k: v for k, v in stored.items() if k in new})
+
+
+def _repeated_verdict(before: rollout.Status, after: rollout.Status, event: rollout.Event) -> bool:
+    """An analysis verdict, while paused, that says what the last one said."""
+    if not event.reason.startswith("Analysis") or before.phase != rollout.PAUSED or after.phase != rollout.PAUSED:
+        return False
+    old, new = before.lastAnalysis or {}, after.lastAnalysis or {}
+    return (old.get("outcome"), old.get("message")) == (new.get("outcome"), new.get("message"))
+
+
+def post_events(kube: Kube, mdep: dict[str, Any], before: rollout.Status, decision: rollout.Decision,
+                book: Book, now: datetime) -> None:
+    """History entries the cluster may not have yet (by seq, idempotent), then the rest."""
+    meta = mdep["metadata"]
+    history = list(getattr(decision.status, "history", None) or ())
+    if book.uid != meta.get("uid"):
+        book.uid, book.posted_seq = meta.get("uid"), None
+    if history:
+        if book.posted_seq is None:
+            # First sight since start-up: post backwards until one already exists.
+            for entry in reversed(history):
+                when = rollout.parse_time(entry.get("time"))
+                if when is not None and now - when > CATCH_UP or not kube.post_history(mdep, entry):
+                    break
+            book.posted_seq = max(int(e["seq"]) for e in history)
+        for entry in history:
+            if int(entry["seq"]) > book.posted_seq:
+                kube.post_history(mdep, entry)
+                book.posted_seq = int(entry["seq"])
+    for event in decision.events:
+        if history and getattr(event, "seq", None) is not None:
+            continue  # posted above, from status.history
+        if _repeated_verdict(before, decision.status, event):
+            continue
+        kube.post_event(mdep, event.type, event.reason, event.message)
+    for event in decision.events:
+        log.info("%s/%s %s: %s", meta["namespace"], meta["name"], event.reason, event.message)
+
+
+def reconcile_once(kube: Kube, analyzer: Analyzer, mdep: dict[str, Any], sdep: dict[str, Any] | None,
+                   book: Book, now: datetime) -> Outcome:
+    """One observe-decide-act pass on the cached objects. Raises ApiException(409) when
+    an object changed under us; the caller runs it again on the newer copy."""
+    meta = mdep["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    if meta.get("deletionTimestamp"):
+        return Outcome(None)
     raw_status = mdep.get("status") or {}
     try:
         spec = parse(mdep.get("spec") or {})
     except SpecError as e:
+        written = None
         if raw_status.get("message") != str(e):
             kube.post_event(mdep, "Warning", "InvalidSpec", str(e))
-            kube.patch_status(mdep, {"message": str(e), "observedGeneration": mdep["metadata"].get("generation")})
-        return None
+            written = kube.patch_status(mdep, {"message": str(e), "observedGeneration": meta.get("generation")})
+        return Outcome(None, written)
     status = rollout.Status.from_dict(raw_status)
-    sdep = kube.get_sdep(namespace, name)
     current = rollout.predictors(status)
     applied = bool(current) and seldon.in_sync(sdep, seldon.render(name, namespace, mdep, list(current)))
     due = rollout.analysis_due(spec, status, now)
-    started = time.monotonic()
+    started = now.timestamp()
     analysis = analyzer.analyse(spec, status, namespace, name, now) if due else None
     reward = analyzer.rewards(spec, status, namespace, name, now) if due and status.phase == rollout.AB_TESTING else None
-    analysis_seconds = time.monotonic() - started if due else None
-    command = (mdep["metadata"].get("annotations") or {}).get(COMMAND_ANNOTATION)
+    analysis_seconds = datetime.now(timezone.utc).timestamp() - started if due else None
+    command = (meta.get("annotations") or {}).get(COMMAND_ANNOTATION)
     obs = rollout.Observation(
         seldon=seldon.observe(sdep), applied=applied, analysis=analysis, reward=reward,
-        command=command.strip().lower() if command else None, generation=mdep["metadata"].get("generation"),
+        command=command.strip().lower() if command else None, generation=meta.get("generation"),
     )
     decision = rollout.step(spec, status, obs, now)
-    if decision.status != status:
-        kube.patch_status(mdep, decision.status.to_dict())
-    for event in decision.events:
-        kube.post_event(mdep, event.type, event.reason, event.message)
-        log.info("%s/%s %s: %s", namespace, name, event.reason, event.message)
-    # After status and events: a 409 retry of this tick is not counted twice.
+    out = Outcome(decision, due=next_due(spec, decision.status, now))
+    if status_changed(raw_status, decision.status):
+        out.mdep = mdep = kube.patch_status(mdep, decision.status.to_dict())
+    post_events(kube, mdep, status, decision, book, now)
+    # After status and events: a 409 retry of this reconcile is not counted twice.
     metrics.record(namespace, name, decision, analysis_seconds, analysis)
+    # Notifications of the decision go here, after its status and events are written.
     if command:
-        kube.consume_command(mdep, command)
+        out.mdep = kube.consume_command(mdep, command) or out.mdep
     desired = seldon.render(name, namespace, mdep, list(decision.predictors))
     if not seldon.in_sync(sdep, desired):
         if sdep is not None and applied:
             log.info("%s/%s: SeldonDeployment changes routing as decided", namespace, name)
-        kube.apply_sdep(sdep, desired)
-    return decision
+        out.sdep = kube.apply_sdep(sdep, desired)
+    return out
 
 
+# -- the asynchronous shell --------------------------------------------------------------
 _kube: Kube | None = None
 _analyzer: Analyzer | None = None
+_pool: ThreadPoolExecutor | None = None
+_books: dict[tuple[str, str], Book] = {}
 
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    global _kube, _analyzer
+    global _kube, _analyzer, _pool
     # Kopf's own bookkeeping goes to annotations: status belongs to the rollout alone.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
@@ -91,31 +179,100 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.connect_timeout = 30
     # Namespaces come from the command line, so no need to list CRDs or namespaces.
     settings.scanning.disabled = True
-    _kube = Kube(api_client())
+    settings.execution.max_workers = CONCURRENCY
+    # A replica that dies without saying so is presumed dead after this long (peering).
+    settings.peering.lifetime = int(os.environ.get("MODELDEPLOY_PEERING_LIFETIME", "60"))
+    instance = os.environ.get("POD_ID") or socket.gethostname()
+    _pool = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="reconcile")
+    _kube = Kube(api_client(CONCURRENCY + 1), instance=instance)
     _analyzer = Analyzer.from_env()
     _analyzer.provider = metrics.instrument(_analyzer.provider)  # counts query errors by kind
     metrics.serve_from_env()  # MODELDEPLOY_METRICS_PORT; unset, 0 or off: no server
+    log.info("reconciling with %d threads, resync every %.0fs", CONCURRENCY, RESYNC_SECONDS)
+
+
+@kopf.on.cleanup()
+def shutdown(**_: Any) -> None:
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+
+
+@kopf.index(seldon.GROUP, seldon.VERSION, seldon.PLURAL)
+def seldondeployments(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], Any]:
+    """SeldonDeployments by (namespace, name), which is their ModelDeployment's."""
+    return {(namespace, name): copy.deepcopy(dict(body))}
+
+
+def _wake(namespace: str, name: str) -> None:
+    book = _books.get((namespace, name))
+    if book is not None:
+        book.wake.set()
+
+
+@kopf.on.event(seldon.GROUP, seldon.VERSION, seldon.PLURAL)
+async def seldon_changed(namespace: str, name: str, type: str | None, **_: Any) -> None:  # noqa: A002 - Kopf's name
+    book = _books.get((namespace, name))
+    if book is not None and type == "DELETED":
+        book.sdep = None  # our last write no longer stands for it
+    _wake(namespace, name)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def mdep_changed(namespace: str, name: str, type: str | None, meta: kopf.Meta, **_: Any) -> None:  # noqa: A002
+    if type == "DELETED" and _kube is not None:
+        _kube.events.forget(meta)
+    _wake(namespace, name)
+
+
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    return copy.deepcopy(dict(body))
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
-def rollout_daemon(name: str, namespace: str, stopped: kopf.DaemonStopped, logger: logging.Logger, **_: Any) -> None:
-    assert _kube is not None and _analyzer is not None
-    backoff = TICK_SECONDS
-    while not stopped:
-        try:
-            reconcile_once(_kube, _analyzer, namespace, name, datetime.now(timezone.utc))
-            metrics.reconciled(namespace, name)  # heartbeat for the "stopped reconciling" alert
-            backoff = TICK_SECONDS
-        except ApiException as e:
-            if e.status == 409:  # the object or the SeldonDeployment moved: decide again
-                continue
-            metrics.reconcile_failed(namespace, name)
-            logger.warning("reconcile failed (%s %s); retrying in %.0fs", e.status, e.reason, backoff)
-            backoff = min(backoff * 2, 30)
-        except Exception:  # noqa: BLE001 - keep the daemon alive; status is the source of truth
-            metrics.reconcile_failed(namespace, name)
-            logger.exception("reconcile failed; retrying in %.0fs", backoff)
-            backoff = min(backoff * 2, 30)
-        stopped.wait(backoff)
-    metrics.forget(namespace, name)  # the object is gone (or the operator stops): drop its series
-
+async def rollout_daemon(name: str, namespace: str, body: kopf.Body, seldondeployments: kopf.Index,
+                         logger: logging.Logger, **_: Any) -> None:
+    assert _kube is not None and _analyzer is not None and _pool is not None
+    key = (namespace, name)
+    book = _books[key] = Book()
+    metrics.watched(namespace, name)  # a series from the start: a starved object shows as stalled
+    loop = asyncio.get_running_loop()
+    backoff = RETRY_SECONDS
+    try:
+        while True:
+            book.wake.clear()
+            mdep = newer(_plain(body), book.mdep)
+            sdep = newer(next(iter(seldondeployments.get(key, ())), None), book.sdep)
+            now = datetime.now(timezone.utc)
+            job = loop.run_in_executor(_pool, reconcile_once, _kube, _analyzer, mdep, sdep, book, now)
+            delay: float | None = RESYNC_SECONDS
+            try:
+                out = await asyncio.shield(job)
+            except asyncio.CancelledError:
+                # Stopping (deleted, paused by a peer, shutdown): let the started reconcile
+                # finish its ordered writes rather than act after we are gone.
+                await asyncio.wait([job], timeout=10)
+                raise
+            except ApiException as e:
+                if e.status == 409:  # an object moved under us: decide again on the newer copy
+                    delay = 1.0  # the watch event of the change wakes us sooner
+                else:
+                    metrics.reconcile_failed(namespace, name)
+                    logger.warning("reconcile failed (%s %s); retrying in %.0fs", e.status, e.reason, backoff)
+                    delay, backoff = backoff, min(backoff * 2, 30)
+            except Exception:  # noqa: BLE001 - keep the daemon alive; status is the source of truth
+                metrics.reconcile_failed(namespace, name)
+                logger.exception("reconcile failed; retrying in %.0fs", backoff)
+                delay, backoff = backoff, min(backoff * 2, 30)
+            else:
+                backoff = RETRY_SECONDS
+                book.mdep = newer(book.mdep, out.mdep)
+                book.sdep = newer(book.sdep, out.sdep)
+                metrics.reconciled(namespace, name)  # heartbeat for the "stopped reconciling" alert
+                if out.due is not None:
+                    left = (out.due - datetime.now(timezone.utc)).total_seconds()
+                    delay = min(RESYNC_SECONDS, max(0.0, left) + _SLACK)
+            await book.sleep(delay)
+    finally:
+        if _books.get(key) is book:
+            del _books[key]
+        metrics.forget(namespace, name)  # the object is gone (or this replica stands by)

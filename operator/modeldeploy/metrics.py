@@ -10,7 +10,8 @@ Wiring (handlers.py)::
     metrics.serve_from_env()                        # startup: MODELDEPLOY_METRICS_PORT
     provider = metrics.instrument(provider)         # counts Prometheus query errors by kind
     metrics.record(ns, name, decision, seconds, analysis)   # after status + events are written
-    metrics.reconciled(ns, name) / metrics.reconcile_failed(ns, name)   # each daemon tick
+    metrics.watched(ns, name)                       # when the operator starts looking after it
+    metrics.reconciled(ns, name) / metrics.reconcile_failed(ns, name)   # each reconcile
     metrics.forget(ns, name)                        # when the object's daemon exits
 
 Label values are Kubernetes names and our own enums, so cardinality is bounded by the
@@ -96,7 +97,8 @@ class OperatorMetrics:
                                     "timeout, query_failed (Prometheus answered with an error), other.",
                                     ("kind",), registry=r)
         self.last_success = Gauge("modeldeploy_reconcile_last_success_timestamp_seconds",
-                                  "Unix time of the last reconcile of this ModelDeployment that completed.",
+                                  "Unix time of the last reconcile of this ModelDeployment that completed "
+                                  "(before the first one: when the operator began watching it).",
                                   OBJECT, registry=r)
         self.reconcile_errors = Counter("modeldeploy_reconcile_errors",
                                         "Reconciles that raised (API errors other than conflicts, bugs); retried with backoff.",
@@ -108,6 +110,7 @@ class OperatorMetrics:
             self.query_errors.labels(kind)
         self._lock = threading.Lock()
         self._known: set[tuple[str, str]] = set()
+        self._watched: set[tuple[str, str]] = set()
         self._checks: dict[tuple[str, str], set[str]] = {}
         self._values: dict[tuple[str, str], set[str]] = {}
 
@@ -176,6 +179,15 @@ class OperatorMetrics:
         for check in self._values.pop(key, set()):
             self.check_value.remove_by_labels({"namespace": key[0], "name": key[1], "check": check})
 
+    def watched(self, namespace: str, name: str, now: float | None = None) -> None:
+        """The operator looks after this object from now on: it gets a heartbeat series at
+        once, so one that is never reconciled (starved, stuck) ages into the stall alert."""
+        with self._lock:
+            if (namespace, name) in self._watched:
+                return
+            self._watched.add((namespace, name))
+        self.last_success.labels(namespace, name).set(time.time() if now is None else now)
+
     def reconciled(self, namespace: str, name: str, now: float | None = None) -> None:
         """A reconcile of this object completed (whatever it decided, invalid spec included)."""
         self.last_success.labels(namespace, name).set(time.time() if now is None else now)
@@ -194,6 +206,7 @@ class OperatorMetrics:
                       self.rollouts, self.reward, self.events, self.last_success, self.reconcile_errors):
                 m.remove_by_labels(labels)
             self._known.discard((namespace, name))
+            self._watched.discard((namespace, name))
             self._checks.pop((namespace, name), None)
             self._values.pop((namespace, name), None)
 
@@ -287,6 +300,10 @@ def record(namespace: str, name: str, decision: Decision | None, analysis_second
         log.exception("recording metrics of %s/%s failed", namespace, name)
 
 
+def watched(namespace: str, name: str) -> None:
+    default().watched(namespace, name)
+
+
 def reconciled(namespace: str, name: str) -> None:
     default().reconciled(namespace, name)
 
@@ -330,6 +347,6 @@ def serve_from_env(env: Mapping[str, str] = os.environ) -> int | None:
 
 
 __all__: Iterable[str] = (
-    "OperatorMetrics", "InstrumentedProvider", "record", "reconciled", "reconcile_failed", "query_error", "forget",
+    "OperatorMetrics", "InstrumentedProvider", "record", "watched", "reconciled", "reconcile_failed", "query_error", "forget",
     "instrument", "serve", "serve_from_env", "default",
 )

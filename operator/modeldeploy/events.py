@@ -1,0 +1,130 @@
+"""Kubernetes Events about ModelDeployments, posted the way Kubernetes' own recorder does.
+
+Two kinds of names, both deterministic, so that posting is idempotent and survives a
+restart of the operator (or a hand-over between replicas):
+
+* a transition recorded in ``status.history`` is posted as ``<mdep>.<uid8>.<seq>``:
+  creating it twice gives 409 AlreadyExists, so the operator can post every history entry
+  it is not sure about and never duplicates one;
+* anything else (analysis verdicts, commands, InvalidSpec) is named after a hash of its
+  type, reason and message: a repeat of the same event patches the existing Event's
+  ``count`` and ``lastTimestamp`` instead of creating another one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from . import GROUP
+
+MESSAGE_LIMIT = 1000
+COMPONENT = "modeldeploy"
+_NAME_LIMIT = 253
+
+
+def base_name(meta: Mapping[str, Any]) -> str:
+    return f"{meta['name'][:_NAME_LIMIT - 30]}.{str(meta.get('uid', ''))[:8]}"
+
+
+def history_event_name(meta: Mapping[str, Any], seq: int) -> str:
+    return f"{base_name(meta)}.{seq}"
+
+
+def aggregate_event_name(meta: Mapping[str, Any], type_: str, reason: str, message: str) -> str:
+    digest = hashlib.sha256(f"{type_}\0{reason}\0{message}".encode()).hexdigest()[:12]
+    return f"{base_name(meta)}.{digest}"
+
+
+def _time(value: str | None) -> dt.datetime:
+    if value:
+        for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+            try:
+                return dt.datetime.strptime(value, fmt).replace(tzinfo=dt.timezone.utc)
+            except ValueError:
+                continue
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Recorder:
+    """Posts Events; remembers the counts of aggregated ones (a restarted operator reads
+    the count back from the Event when its create meets 409)."""
+
+    def __init__(self, core: client.CoreV1Api, instance: str = COMPONENT) -> None:
+        self.core = core
+        self.instance = instance
+        self._counts: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def _body(self, mdep: Mapping[str, Any], name: str, type_: str, reason: str, message: str,
+              at: dt.datetime) -> client.CoreV1Event:
+        meta = mdep["metadata"]
+        return client.CoreV1Event(
+            metadata=client.V1ObjectMeta(name=name, namespace=meta["namespace"]),
+            involved_object=client.V1ObjectReference(
+                api_version=mdep["apiVersion"], kind=mdep["kind"], name=meta["name"],
+                namespace=meta["namespace"], uid=meta["uid"], resource_version=meta.get("resourceVersion"),
+            ),
+            reason=reason, message=message[:MESSAGE_LIMIT], type=type_,
+            source=client.V1EventSource(component=COMPONENT),
+            # eventTime has microseconds, so readers can order events of the same second.
+            first_timestamp=at, last_timestamp=at, count=1, event_time=at, action=reason,
+            reporting_component=f"{GROUP}/operator", reporting_instance=self.instance,
+        )
+
+    def post_history(self, mdep: Mapping[str, Any], entry: Mapping[str, Any]) -> bool:
+        """Post one `status.history` entry; False if it was already posted."""
+        meta = mdep["metadata"]
+        name = history_event_name(meta, int(entry["seq"]))
+        body = self._body(mdep, name, entry.get("type", "Normal"), entry["reason"], entry.get("message", ""),
+                          _time(entry.get("time")))
+        try:
+            self.core.create_namespaced_event(meta["namespace"], body)
+            return True
+        except ApiException as e:
+            if e.status == 409:
+                return False
+            raise
+
+    def post(self, mdep: Mapping[str, Any], type_: str, reason: str, message: str) -> int:
+        """Post an event, or count one more of an identical event; returns its count."""
+        meta = mdep["metadata"]
+        ns, name = meta["namespace"], aggregate_event_name(meta, type_, reason, message)
+        now = dt.datetime.now(dt.timezone.utc)
+        with self._lock:
+            count = self._counts.get((ns, name))
+        if count is None:
+            try:
+                self.core.create_namespaced_event(ns, self._body(mdep, name, type_, reason, message, now))
+                self._remember(ns, name, 1)
+                return 1
+            except ApiException as e:
+                if e.status != 409:
+                    raise
+            count = self.core.read_namespaced_event(name, ns).count or 1
+        try:
+            self.core.patch_namespaced_event(name, ns, {"count": count + 1, "lastTimestamp": now.isoformat()})
+        except ApiException as e:
+            if e.status != 404:
+                raise
+            # Expired (Events live an hour by default): start a new series.
+            self.core.create_namespaced_event(ns, self._body(mdep, name, type_, reason, message, now))
+            count = 0
+        self._remember(ns, name, count + 1)
+        return count + 1
+
+    def _remember(self, ns: str, name: str, count: int) -> None:
+        with self._lock:
+            self._counts[(ns, name)] = count
+
+    def forget(self, meta: Mapping[str, Any]) -> None:
+        prefix = base_name(meta) + "."
+        with self._lock:
+            for key in [k for k in self._counts if k[0] == meta.get("namespace") and k[1].startswith(prefix)]:
+                del self._counts[key]
