@@ -23,6 +23,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from . import GROUP
+from .state import parse_time
 
 MESSAGE_LIMIT = 1000
 COMPONENT = "modeldeploy"
@@ -43,13 +44,7 @@ def aggregate_event_name(meta: Mapping[str, Any], type_: str, reason: str, messa
 
 
 def _time(value: str | None) -> dt.datetime:
-    if value:
-        for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
-            try:
-                return dt.datetime.strptime(value, fmt).replace(tzinfo=dt.timezone.utc)
-            except ValueError:
-                continue
-    return dt.datetime.now(dt.timezone.utc)
+    return parse_time(value) or dt.datetime.now(dt.timezone.utc)
 
 
 class Recorder:

@@ -86,7 +86,7 @@ def post_events(kube: Kube, mdep: dict[str, Any], before: rollout.Status, decisi
                 book: Book, now: datetime) -> None:
     """History entries the cluster may not have yet (by seq, idempotent), then the rest."""
     meta = mdep["metadata"]
-    history = list(getattr(decision.status, "history", None) or ())
+    history = list(decision.status.history)
     if book.uid != meta.get("uid"):
         book.uid, book.posted_seq = meta.get("uid"), None
     if history:
@@ -102,7 +102,7 @@ def post_events(kube: Kube, mdep: dict[str, Any], before: rollout.Status, decisi
                 kube.post_history(mdep, entry)
                 book.posted_seq = int(entry["seq"])
     for event in decision.events:
-        if history and getattr(event, "seq", None) is not None:
+        if history and event.seq is not None:
             continue  # posted above, from status.history
         if _repeated_verdict(before, decision.status, event):
             continue
