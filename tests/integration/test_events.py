@@ -82,8 +82,8 @@ def test_a_restarted_operator_posts_the_missing_history_events_and_no_others(obj
     for entry in history[-2:]:
         objs.core.delete_namespaced_event(history_event_name(meta, entry["seq"]), objs.namespace)
     operator.start()
-    wait_for("the lost events re-posted", lambda: len(posted_history(objs, "digits")[1]) >= len(
-        {history_event_name(meta, e["seq"]) for e in history}), 20)
+    wanted = {history_event_name(meta, e["seq"]) for e in history}
+    wait_for("the lost events re-posted", lambda: wanted <= set(posted_history(objs, "digits")[1]), 20)
     time.sleep(1)
     assert_each_transition_posted_once(objs, "digits")
 

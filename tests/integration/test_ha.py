@@ -55,10 +55,14 @@ def peered(cluster, api, crds, namespace, tmp_path):
 def test_standby_finishes_the_rollout_when_the_active_replica_is_killed(peered) -> None:
     objs, active, standby = peered
     active.start()
-    wait_for("the active replica's heartbeat", lambda: (objs.custom.get_namespaced_custom_object(
-        *PEERING[:2], objs.namespace, PEERING[2], "modeldeploy").get("status") or {}), 20)
+    peers = lambda: objs.custom.get_namespaced_custom_object(  # noqa: E731
+        *PEERING[:2], objs.namespace, PEERING[2], "modeldeploy").get("status") or {}
+    wait_for("the active replica's heartbeat", peers, 20)
     standby.start()
-    wait_for("the standby to pause", lambda: "Pausing operations" in standby.log_path.read_text(), 20)
+    wait_for("both heartbeats", lambda: len(peers()) == 2, 20)
+    time.sleep(2)
+    # Kopf starts paused until it has read the peering; the standby never resumes.
+    assert "Resuming operations" not in standby.log_path.read_text()
     objs.apply_mdep(mdep("1.0.0"))
     wait_for("1.0.0 Stable", phase_is(objs, "Stable", "1.0.0"), 30)
     spec = {"strategy": {"canary": {"steps": [10, 20, 40, 60, 100], "stepDuration": "3s"}, "progressDeadline": "30s"}}
