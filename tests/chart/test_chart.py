@@ -15,11 +15,11 @@ from .helmkube import REPO, find
 # The operator's permissions, exactly (templates/_rbac.tpl says why each is there).
 # Widening them must be a deliberate change of this table, checked by test_rbac.py.
 RULES = [
-    (["modeldeploy.io"], ["modeldeployments"], ["get", "list", "watch", "patch"]),
+    (["modeldeploy.io"], ["modeldeployments"], ["list", "watch", "patch"]),
     (["modeldeploy.io"], ["modeldeployments/status"], ["patch"]),
     (["modeldeploy.io"], ["modeldeployments/finalizers"], ["update"]),
-    (["machinelearning.seldon.io"], ["seldondeployments"], ["get", "create", "update"]),
-    ([""], ["events"], ["create"]),
+    (["machinelearning.seldon.io"], ["seldondeployments"], ["list", "watch", "create", "update"]),
+    ([""], ["events"], ["create", "get", "patch"]),
 ]
 
 
@@ -75,6 +75,21 @@ def test_peering_adds_only_the_peering_rule_and_the_peering_objects(tools) -> No
     (role,) = find(ns, "Role")
     assert rules_of(role)[-1] == (["kopf.dev"], ["kopfpeerings"], ["list", "watch", "patch"])
     assert [d["metadata"]["namespace"] for d in find(ns, "KopfPeering")] == ["team-a"]
+
+
+def test_replicas_stand_by_with_auto_priorities_and_a_disruption_budget(tools) -> None:
+    assert not find(tools.template(), "PodDisruptionBudget")
+    docs = tools.template("--set", "replicas=3", "--set", "peering.enabled=true", "--set", "peering.priority=auto",
+                          "--set", "peering.lifetime=20", "--set", "operator.concurrency=8")
+    (deploy,) = find(docs, "Deployment")
+    assert deploy["spec"]["replicas"] == 3 and deploy["spec"]["strategy"]["type"] == "RollingUpdate"
+    container = deploy["spec"]["template"]["spec"]["containers"][0]
+    assert "--peering=modeldeploy" in container["args"] and "--priority=auto" in container["args"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MODELDEPLOY_PEERING_LIFETIME"] == "20" and env["MODELDEPLOY_CONCURRENCY"] == "8"
+    (pdb,) = find(docs, "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"] == deploy["spec"]["selector"]["matchLabels"]
 
 
 def test_operator_pod_is_locked_down(tools) -> None:
@@ -154,7 +169,9 @@ def test_alerts_and_dashboard_render_from_the_packaged_chart_with_its_schema(too
     (["--set", "prometheus.timeout=soon"], "/prometheus/timeout"),
     (["--set", "prometheus.url=http://p:9090", "--set", "prometheus.auth.type=bearer"],
      "set prometheus.auth.existingSecret"),
-    (["--set", "replicas=2"], "additional properties 'replicas' not allowed"),
+    (["--set", "replicas=0"], "/replicas"),
+    (["--set", "replicas=2"], "replicas > 1 needs peering.enabled=true"),
+    (["--set", "replicas=2", "--set", "peering.enabled=true"], "replicas > 1 needs peering.priority=auto"),
     (["--set", "peering.priority=high"], "/peering/priority"),
     (["--set", "metrics.port=8080"], "metrics.port and liveness.port must differ"),
     (["--set", "analysis.queries.latency=sum(rate(x[5m]))"], "/analysis/queries/latency"),
