@@ -101,15 +101,17 @@ def test_the_service_account_is_refused_what_the_operator_must_not_do(clusterwid
     assert forbidden(client.ApiextensionsV1Api(sa).list_custom_resource_definition)
     assert forbidden(client.RbacAuthorizationV1Api(sa).list_namespaced_role, other)
     # Its own kinds only as the rollout uses them: it never creates or deletes a
-    # ModelDeployment, never deletes or lists SeldonDeployments.
+    # ModelDeployment, never deletes SeldonDeployments (it watches them: a local cache).
     mdep = {"apiVersion": "modeldeploy.io/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": "x"}, "spec": {}}
     assert forbidden(custom.create_namespaced_custom_object, "modeldeploy.io", "v1alpha1", other, "modeldeployments", mdep)
     assert forbidden(custom.delete_namespaced_custom_object, "modeldeploy.io", "v1alpha1", other, "modeldeployments", "x")
     assert forbidden(custom.delete_namespaced_custom_object, "machinelearning.seldon.io", "v1", other,
                      "seldondeployments", "x")
-    assert forbidden(custom.list_namespaced_custom_object, "machinelearning.seldon.io", "v1", other, "seldondeployments")
-    # Events are written, never read back.
+    assert forbidden(custom.patch_namespaced_custom_object, "machinelearning.seldon.io", "v1", other,
+                     "seldondeployments", "x", {"metadata": {"labels": {"a": "b"}}})
+    # Events are written and counted up by name, never listed.
     assert forbidden(core.list_namespaced_event, other)
+    assert forbidden(core.delete_namespaced_event, "x", other)
 
 
 def test_namespaced_service_account_has_no_rights_in_other_namespaces(namespaced, api, tmp_path) -> None:
