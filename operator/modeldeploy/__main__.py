@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="peering priority of this replica: an integer, or 'auto' for replicas of one Deployment "
                         "(distinct, below 0, the oldest replica highest: it acts, the others stand by)")
     p.add_argument("--concurrency", type=int, default=None,
-                   help="reconciles running at once (MODELDEPLOY_CONCURRENCY, default 4)")
+                   help="reconciles running at once (MODELDEPLOY_CONCURRENCY, default 8)")
     p.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
                    help="liveness endpoint URL, or 'off' (default %(default)s)")
     p.add_argument("--verbose", "-v", action="store_true")
@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MODELDEPLOY_CONCURRENCY"] = str(args.concurrency)  # read when handlers is imported
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # Kopf logs every handler call of every object at INFO: thousands of lines a minute
+        # with many objects. Its warnings and errors stay; our own log says what happened.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     from . import handlers  # noqa: F401 - registers the handlers with kopf
 
     kopf.run(

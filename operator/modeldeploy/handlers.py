@@ -38,7 +38,7 @@ from .spec import SpecError, parse
 
 log = logging.getLogger("modeldeploy")
 #: Reconciles (and so Kubernetes/Prometheus calls) running at once.
-CONCURRENCY = max(1, int(os.environ.get("MODELDEPLOY_CONCURRENCY", "4")))
+CONCURRENCY = max(1, int(os.environ.get("MODELDEPLOY_CONCURRENCY", "8")))
 #: Every object is reconciled at least this often, from the cache (no request unless
 #: something drifted); it also keeps the stall alert's heartbeat fresh.
 RESYNC_SECONDS = float(os.environ.get("MODELDEPLOY_RESYNC_SECONDS", "60"))
