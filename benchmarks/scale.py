@@ -23,6 +23,7 @@ tests/integration/seldon_player.py but without polling), and prints:
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import tempfile
@@ -134,16 +135,26 @@ class Cluster:
         return time.monotonic() - t0
 
 
-def apiserver_requests(cp: controlplane.ControlPlane) -> float:
-    """Requests so far to the resources the operator uses (WATCHes count when they end)."""
+def apiserver_requests(cp: controlplane.ControlPlane) -> dict[tuple[str, str], float]:
+    """(verb, resource) -> requests so far, for the resources the operator uses (WATCHes
+    count when they end)."""
     ctx = ssl.create_default_context(cafile=str(cp.workdir / "pki" / "ca.crt"))
     ctx.load_cert_chain(str(cp.workdir / "pki" / "admin.crt"), str(cp.workdir / "pki" / "admin.key"))
     text = urllib.request.urlopen(f"{cp.server}/metrics", context=ctx, timeout=10).read().decode()
-    total = 0.0
+    out: dict[tuple[str, str], float] = {}
     for line in text.splitlines():
-        if line.startswith("apiserver_request_total{") and any(f'resource="{r}"' in line for r in OPERATOR_RESOURCES):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+        m = re.match(r'apiserver_request_total\{(.*)\} (\S+)$', line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        if labels.get("resource") in OPERATOR_RESOURCES:
+            key = (labels.get("verb", ""), labels["resource"] + (f"/{labels['subresource']}" if labels.get("subresource") else ""))
+            out[key] = out.get(key, 0.0) + float(m.group(2))
+    return out
+
+
+def delta(after: dict[tuple[str, str], float], before: dict[tuple[str, str], float]) -> dict[str, float]:
+    return {f"{v} {r}": n - before.get((v, r), 0.0) for (v, r), n in sorted(after.items()) if n > before.get((v, r), 0.0)}
 
 
 def proc_stat(pid: int) -> tuple[float, float, float]:
@@ -180,7 +191,9 @@ def run(cp: controlplane.ControlPlane, api: client.ApiClient, n: int, idle: floa
             time.sleep(idle)
             r1, (c1, rss, _) = apiserver_requests(cp), proc_stat(op.pid)
             assert cl.writes == w0, "the writer wrote while idle: the figure would include its requests"
-            out["idle_rps"] = (r1 - r0) / idle
+            idle_requests = delta(r1, r0)
+            print(f"  idle requests in {idle:.0f}s: {idle_requests}", file=sys.stderr)
+            out["idle_rps"] = sum(idle_requests.values()) / idle
             out["cpu_per_min"] = (c1 - c0) / idle * 60
             out["rss_idle"] = rss
 
@@ -208,7 +221,10 @@ def run(cp: controlplane.ControlPlane, api: client.ApiClient, n: int, idle: floa
                   f"sending the changes took {max(sent.values(), default=t0) - t0:.1f}s", file=sys.stderr)
             out["all"] = got
             out["all_total"] = max((cl.candidate_seen[nm] for nm in rest if nm in cl.candidate_seen), default=t0) - t0
-            out["starved"] = (n - len(cl.first_status)) + (len(rest) - len(got))
+            starved = sorted(set(names) - set(cl.first_status)) + [nm for nm in rest if nm not in cl.candidate_seen]
+            if starved:
+                print(f"  starved: {starved[:20]}", file=sys.stderr)
+            out["starved"] = len(starved)
             out["rss_peak"] = proc_stat(op.pid)[2]
         finally:
             op.stop()
@@ -238,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--singles", type=int, default=10, help="one-at-a-time changes per N (default %(default)s)")
     args = p.parse_args(argv)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="modeldeploy-scale-") as tmp, controlplane.start() as cp:
+    tmp = tempfile.mkdtemp(prefix="modeldeploy-scale-")
+    print(f"operator logs in {tmp}", file=sys.stderr)
+    with controlplane.start() as cp:
         conf = client.Configuration()
         config.load_kube_config(config_file=str(cp.kubeconfig), client_configuration=conf)
         conf.connection_pool_maxsize = 16
@@ -247,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                            REPO / "experiments" / "sandbox" / "crds" / "seldondeployments.yaml"])
         for n in (int(s) for s in args.sizes.split(",")):
             print(f"N={n}...", file=sys.stderr, flush=True)
-            rows.append(run(cp, api, n, args.idle, min(args.singles, n), Path(tmp)))
+            rows.append(run(cp, api, n, args.idle, min(args.singles, n // 2), Path(tmp)))
             print(table(rows[-1:]), file=sys.stderr, flush=True)
     print(table(rows))
     return 0

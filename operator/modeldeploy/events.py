@@ -43,6 +43,10 @@ def aggregate_event_name(meta: Mapping[str, Any], type_: str, reason: str, messa
     return f"{base_name(meta)}.{digest}"
 
 
+def _seconds(t: dt.datetime) -> str:
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _time(value: str | None) -> dt.datetime:
     return parse_time(value) or dt.datetime.now(dt.timezone.utc)
 
@@ -58,20 +62,24 @@ class Recorder:
         self._lock = threading.Lock()
 
     def _body(self, mdep: Mapping[str, Any], name: str, type_: str, reason: str, message: str,
-              at: dt.datetime) -> client.CoreV1Event:
+              at: dt.datetime) -> dict[str, Any]:
         meta = mdep["metadata"]
-        return client.CoreV1Event(
-            metadata=client.V1ObjectMeta(name=name, namespace=meta["namespace"]),
-            involved_object=client.V1ObjectReference(
-                api_version=mdep["apiVersion"], kind=mdep["kind"], name=meta["name"],
-                namespace=meta["namespace"], uid=meta["uid"], resource_version=meta.get("resourceVersion"),
-            ),
-            reason=reason, message=message[:MESSAGE_LIMIT], type=type_,
-            source=client.V1EventSource(component=COMPONENT),
+        # A dict, not the client's model: the model turns eventTime into a datetime, which
+        # it writes without microseconds on a whole second, and the API server refuses
+        # a MicroTime without them.
+        return {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": meta["namespace"]},
+            "involvedObject": {"apiVersion": mdep["apiVersion"], "kind": mdep["kind"], "name": meta["name"],
+                               "namespace": meta["namespace"], "uid": meta["uid"],
+                               "resourceVersion": meta.get("resourceVersion")},
+            "reason": reason, "message": message[:MESSAGE_LIMIT], "type": type_,
+            "source": {"component": COMPONENT},
             # eventTime has microseconds, so readers can order events of the same second.
-            first_timestamp=at, last_timestamp=at, count=1, event_time=at, action=reason,
-            reporting_component=f"{GROUP}/operator", reporting_instance=self.instance,
-        )
+            "firstTimestamp": _seconds(at), "lastTimestamp": _seconds(at), "count": 1,
+            "eventTime": at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "action": reason,
+            "reportingComponent": f"{GROUP}/operator", "reportingInstance": self.instance,
+        }
 
     def post_history(self, mdep: Mapping[str, Any], entry: Mapping[str, Any]) -> bool:
         """Post one `status.history` entry; False if it was already posted."""
@@ -104,7 +112,7 @@ class Recorder:
                     raise
             count = self.core.read_namespaced_event(name, ns).count or 1
         try:
-            self.core.patch_namespaced_event(name, ns, {"count": count + 1, "lastTimestamp": now.isoformat()})
+            self.core.patch_namespaced_event(name, ns, {"count": count + 1, "lastTimestamp": _seconds(now)})
         except ApiException as e:
             if e.status != 404:
                 raise

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
 import os
 import socket
@@ -224,6 +225,13 @@ async def mdep_changed(namespace: str, name: str, type: str | None, meta: kopf.M
     _wake(namespace, name)
 
 
+def _api_message(e: ApiException) -> str:
+    try:
+        return str(json.loads(e.body).get("message"))[:500]
+    except (TypeError, ValueError, AttributeError):
+        return str(e.body)[:500]
+
+
 def _plain(body: kopf.Body) -> dict[str, Any]:
     return copy.deepcopy(dict(body))
 
@@ -257,7 +265,8 @@ async def rollout_daemon(name: str, namespace: str, body: kopf.Body, seldondeplo
                     delay = 1.0  # the watch event of the change wakes us sooner
                 else:
                     metrics.reconcile_failed(namespace, name)
-                    logger.warning("reconcile failed (%s %s); retrying in %.0fs", e.status, e.reason, backoff)
+                    logger.warning("reconcile failed (%s %s: %s); retrying in %.0fs", e.status, e.reason,
+                                   _api_message(e), backoff)
                     delay, backoff = backoff, min(backoff * 2, 30)
             except Exception:  # noqa: BLE001 - keep the daemon alive; status is the source of truth
                 metrics.reconcile_failed(namespace, name)
