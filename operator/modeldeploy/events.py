@@ -43,10 +43,6 @@ def aggregate_event_name(meta: Mapping[str, Any], type_: str, reason: str, messa
     return f"{base_name(meta)}.{digest}"
 
 
-def _seconds(t: dt.datetime) -> str:
-    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _time(value: str | None) -> dt.datetime:
     return parse_time(value) or dt.datetime.now(dt.timezone.utc)
 
@@ -64,9 +60,9 @@ class Recorder:
     def _body(self, mdep: Mapping[str, Any], name: str, type_: str, reason: str, message: str,
               at: dt.datetime) -> dict[str, Any]:
         meta = mdep["metadata"]
-        # A dict, not the client's model: the model turns eventTime into a datetime, which
-        # it writes without microseconds on a whole second, and the API server refuses
-        # a MicroTime without them.
+        # eventTime is a MicroTime, which the API server refuses without a fraction; the
+        # client writes none for a datetime on a whole second, so that one gets 1 µs.
+        micro = at if at.microsecond else at + dt.timedelta(microseconds=1)
         return {
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": name, "namespace": meta["namespace"]},
@@ -76,8 +72,7 @@ class Recorder:
             "reason": reason, "message": message[:MESSAGE_LIMIT], "type": type_,
             "source": {"component": COMPONENT},
             # eventTime has microseconds, so readers can order events of the same second.
-            "firstTimestamp": _seconds(at), "lastTimestamp": _seconds(at), "count": 1,
-            "eventTime": at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "action": reason,
+            "firstTimestamp": at, "lastTimestamp": at, "count": 1, "eventTime": micro, "action": reason,
             "reportingComponent": f"{GROUP}/operator", "reportingInstance": self.instance,
         }
 
@@ -112,7 +107,7 @@ class Recorder:
                     raise
             count = self.core.read_namespaced_event(name, ns).count or 1
         try:
-            self.core.patch_namespaced_event(name, ns, {"count": count + 1, "lastTimestamp": _seconds(now)})
+            self.core.patch_namespaced_event(name, ns, {"count": count + 1, "lastTimestamp": now})
         except ApiException as e:
             if e.status != 404:
                 raise
