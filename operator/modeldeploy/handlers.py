@@ -145,7 +145,14 @@ def reconcile_once(kube: Kube, analyzer: Analyzer, mdep: dict[str, Any], sdep: d
     decision = rollout.step(spec, status, obs, now)
     out = Outcome(decision, due=next_due(spec, decision.status, now))
     if status_changed(raw_status, decision.status):
-        out.mdep = mdep = kube.patch_status(mdep, decision.status.to_dict())
+        written = _normal(decision.status.to_dict())
+        if book.written == (meta["resourceVersion"], written):
+            # We wrote exactly this and nobody wrote since, yet it reads back different:
+            # writing again would only loop (write, watch event, write...).
+            log.warning("%s/%s: status reads back unlike what was written; not writing it again", namespace, name)
+        else:
+            out.mdep = mdep = kube.patch_status(mdep, decision.status.to_dict())
+            book.written = (mdep["metadata"]["resourceVersion"], written)
     post_events(kube, mdep, status, decision, book, now)
     # After status and events: a 409 retry of this reconcile is not counted twice.
     metrics.record(namespace, name, decision, analysis_seconds, analysis)
@@ -201,7 +208,7 @@ def shutdown(**_: Any) -> None:
 @kopf.index(seldon.GROUP, seldon.VERSION, seldon.PLURAL)
 def seldondeployments(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], Any]:
     """SeldonDeployments by (namespace, name), which is their ModelDeployment's."""
-    return {(namespace, name): copy.deepcopy(dict(body))}
+    return {(namespace, name): lean(body)}
 
 
 def _wake(namespace: str, name: str) -> None:
@@ -232,8 +239,12 @@ def _api_message(e: ApiException) -> str:
         return str(e.body)[:500]
 
 
-def _plain(body: kopf.Body) -> dict[str, Any]:
-    return copy.deepcopy(dict(body))
+def lean(body: Any) -> dict[str, Any]:
+    """A private copy without metadata.managedFields (often half of an object, never read
+    here): with thousands of objects cached, that is most of the operator's memory."""
+    out = copy.deepcopy({k: v for k, v in body.items() if k != "metadata"})
+    out["metadata"] = copy.deepcopy({k: v for k, v in body["metadata"].items() if k != "managedFields"})
+    return out
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
@@ -248,8 +259,11 @@ async def rollout_daemon(name: str, namespace: str, body: kopf.Body, seldondeplo
     try:
         while True:
             book.wake.clear()
-            mdep = newer(_plain(body), book.mdep)
+            mdep = newer(lean(body), book.mdep)
             sdep = newer(next(iter(seldondeployments.get(key, ())), None), book.sdep)
+            # Our own writes are kept only until the watch has delivered them.
+            book.mdep = book.mdep if mdep is book.mdep else None
+            book.sdep = book.sdep if sdep is book.sdep else None
             now = datetime.now(timezone.utc)
             job = loop.run_in_executor(_pool, reconcile_once, _kube, _analyzer, mdep, sdep, book, now)
             delay: float | None = RESYNC_SECONDS
@@ -274,8 +288,8 @@ async def rollout_daemon(name: str, namespace: str, body: kopf.Body, seldondeplo
                 delay, backoff = backoff, min(backoff * 2, 30)
             else:
                 backoff = RETRY_SECONDS
-                book.mdep = newer(book.mdep, out.mdep)
-                book.sdep = newer(book.sdep, out.sdep)
+                book.mdep = lean(out.mdep) if out.mdep else book.mdep
+                book.sdep = lean(out.sdep) if out.sdep else book.sdep
                 metrics.reconciled(namespace, name)  # heartbeat for the "stopped reconciling" alert
                 if out.due is not None:
                     left = (out.due - datetime.now(timezone.utc)).total_seconds()
