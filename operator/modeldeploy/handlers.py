@@ -294,6 +294,7 @@ async def rollout_daemon(name: str, namespace: str, body: kopf.Body, seldondeplo
                 if out.due is not None:
                     left = (out.due - datetime.now(timezone.utc)).total_seconds()
                     delay = min(RESYNC_SECONDS, max(0.0, left) + _SLACK)
+            mdep = sdep = job = out = None  # a sleeping object keeps no copies (memory)
             await book.sleep(delay)
     finally:
         if _books.get(key) is book:

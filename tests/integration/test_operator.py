@@ -10,8 +10,9 @@ import threading
 import time
 
 import pytest
+from kubernetes import watch
 
-from sandbox.harness import Objects, operator_process, wait_for
+from sandbox.harness import SDEP, Objects, operator_process, wait_for
 
 from .seldon_player import SeldonPlayer
 
@@ -51,26 +52,47 @@ def operator(cluster, namespace, tmp_path):
 
 
 class TrafficRecorder:
-    """Samples the SeldonDeployment's routing, to check the order of weights afterwards."""
+    """Records every routing the SeldonDeployment goes through (a watch: a state that lasts
+    milliseconds, like Promoting's 0/100 before the old predictor goes, is seen too)."""
 
     def __init__(self, objs: Objects, name: str) -> None:
         self.objs, self.name, self.seen = objs, name, []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _record(self, sd: dict) -> None:
+        t = {p["labels"]["version"]: (-1 if p.get("shadow") else p.get("traffic", 0))
+             for p in (sd.get("spec") or {}).get("predictors", [])}
+        if t and (not self.seen or self.seen[-1] != t):
+            self.seen.append(t)
+
     def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            t = self.objs.traffic(self.name)
-            if t and (not self.seen or self.seen[-1] != t):
-                self.seen.append(t)
+        rv = None
+        while not self._stop.is_set():
+            try:
+                if rv is None:
+                    listed = self.objs.custom.list_namespaced_custom_object(
+                        *SDEP[:2], self.objs.namespace, SDEP[2], field_selector=f"metadata.name={self.name}")
+                    for sd in listed["items"]:
+                        self._record(sd)
+                    rv = listed["metadata"]["resourceVersion"]
+                for ev in watch.Watch().stream(
+                        self.objs.custom.list_namespaced_custom_object, *SDEP[:2], self.objs.namespace, SDEP[2],
+                        field_selector=f"metadata.name={self.name}", resource_version=rv, timeout_seconds=1):
+                    rv = ev["object"]["metadata"]["resourceVersion"]
+                    self._record(ev["object"])
+            except Exception:  # noqa: BLE001 - a cut stream: resume from the last version seen
+                rv = None
+                time.sleep(0.05)
 
     def __enter__(self) -> TrafficRecorder:
         self._thread.start()
+        time.sleep(0.5)  # the watch is established before the test changes anything
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(2)
+        self._thread.join(3)
 
     def weights_of(self, version: str) -> list[int]:
         out = []
