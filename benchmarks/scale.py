@@ -17,7 +17,10 @@ tests/integration/seldon_player.py but without polling), and prints:
 * RSS of the operator (peak) and whether any object was starved (never got status or
   never got its candidate).
 
-    python benchmarks/scale.py [--sizes 10,100,1000] [--idle 30] [--singles 10]
+    python benchmarks/scale.py [--sizes 10,100,1000] [--idle 70] [--singles 10]
+
+The idle window should be longer than the resync period (60 s), so that it holds one
+resync of every object.
 """
 
 from __future__ import annotations
@@ -250,7 +253,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="10,100,1000", help="comma-separated N (default %(default)s)")
-    p.add_argument("--idle", type=float, default=30, help="seconds of the idle measurement (default %(default)s)")
+    p.add_argument("--idle", type=float, default=70, help="seconds of the idle measurement (default %(default)s)")
     p.add_argument("--singles", type=int, default=10, help="one-at-a-time changes per N (default %(default)s)")
     args = p.parse_args(argv)
     rows = []
