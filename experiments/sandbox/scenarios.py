@@ -82,7 +82,7 @@ class Timeline:
             "predictor": st.get("candidatePredictor"),
             "weight": st.get("candidateWeight", 0), "step": st.get("step"),
             "analysis": st.get("lastAnalysis"), "counters": st.get("counters"), "router": served,
-            "available": available,
+            "available": available, "deployments": sorted(entries),
         }
         self.points.append(point)
         return point

@@ -80,6 +80,9 @@ def test_long_names_get_hashed_deployment_names_and_still_roll_out(sandbox) -> N
     assert r.result == "Promoted", r.reason
     assert r.final_traffic == {"2024.06.01-rc1": 100}
     assert r.deployment == "customer-churn-prediction"
+    # customer-churn-prediction-v2024-05-01-0-customer-churn-classifier is 65 characters.
+    names = {d for p in r.timeline.points for d in p["deployments"]}
+    assert len(names) == 2 and all(d.startswith("seldon-") and len(d) == 39 for d in names), names
 
 
 def test_colliding_version_names_get_no_traffic_before_ready(sandbox) -> None:
