@@ -246,8 +246,10 @@ SCENARIOS = {s.name: s for s in [
              "before the candidate's own Deployment is ready", baseline="2"),
     Scenario("grpc", "2.0.0", "Promoted", "gRPC-labelled traffic only: the default queries see it",
              load={"protocol": "grpc"}),
+    # Only the error check: this scenario is about which codes count, not about latency.
     Scenario("client-mistakes", "2.0.0", "Promoted", "20 % malformed requests (4xx) to both versions: not "
-             "candidate errors", load={"malformed_fraction": 0.2}),
+             "candidate errors", load={"malformed_fraction": 0.2},
+             spec={"analysis": {**ANALYSIS, "metrics": [{"name": "errors", "errorRate": {"max": 0.05}}]}}),
     Scenario("shadow-skewed", "skewed", "RolledBack", "skewed model mirrored as a shadow: rolled back before any "
              "user is served by it", spec={"strategy": {**STRATEGY, "shadow": {"duration": "30s"}},
                                            "analysis": {**ANALYSIS, "metrics": ANALYSIS["metrics"] + [AGREEMENT]}}),

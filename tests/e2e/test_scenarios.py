@@ -105,10 +105,12 @@ def test_grpc_only_traffic_is_analysed(sandbox) -> None:
 
 def test_client_mistakes_are_not_candidate_errors(sandbox) -> None:
     r = run(sandbox, "client-mistakes")
-    assert r.result == "Promoted", r.reason
     print(f"users' responses: {sorted(r.load.items())}")
+    assert r.result == "Promoted", r.reason
     assert r.load.get("http_400", 0) > 50
     assert "AnalysisFail" not in reasons(r)
+    errors = [c for p in r.timeline.points for c in (p["analysis"] or {}).get("checks", []) if c["name"] == "errors"]
+    assert errors and all(c["outcome"] == "Pass" and c["candidate"] == 0 for c in errors if "candidate" in c)
 
 
 def test_operator_killed_mid_rollout_resumes_without_skipping_a_step(sandbox) -> None:
