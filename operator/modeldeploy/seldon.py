@@ -215,7 +215,9 @@ def observe(sd: Mapping[str, Any] | None) -> Observation:
     So a predictor is ready when each of its Deployments, found under its exact name, has
     availableReplicas >= replicas >= 1. It has failed when it is not ready while the
     state is Failed: a Failed state always has an unavailable Deployment behind it, and a
-    predictor whose Deployments are all available is not it.
+    predictor whose Deployments are all available is not it. Seldon sets no
+    observedGeneration and refreshes an entry only when the Deployment's counts change, so
+    right after an in-place change (a new sha256) the entry can still show the old pods.
     """
     if sd is None:
         return Observation(exists=False)
