@@ -73,7 +73,8 @@ class LoadGenerator:
             next_at += period
             i = self._rng.randrange(len(self._y))
             feedback = self._rng.random() < self.feedback_fraction
-            malformed = self._rng.random() < self.malformed_fraction
+            # Drawn only when asked for, so other runs see the same request sequence as before.
+            malformed = self.malformed_fraction > 0 and self._rng.random() < self.malformed_fraction
             if self._slots.acquire(blocking=False):
                 self._pool.submit(self._one, i, feedback, malformed)
             else:
