@@ -16,9 +16,10 @@ virtualenv) with the environment Seldon injects; and it writes only what Seldon 
   Service), as Seldon does. No per-Deployment status or reason: the model server's own
   reason is in its log, as it would be in `kubectl logs`.
 
-Readiness is the rendered readiness probe (`/health/status` answering 200), re-probed every
-second for the server's whole life, so a server that dies or stops answering lowers
-`availableReplicas`. Routing is Seldon's VirtualService (see `router`): updated only when
+Readiness is the kubelet's: the rendered readiness probe (`/health/status` answering 200)
+every `periodSeconds` for the server's whole life, unready after `failureThreshold`
+failures in a row, and at once when the process exits; so a server that dies or stops
+answering lowers `availableReplicas`. Routing is Seldon's VirtualService (see `router`): updated only when
 every Deployment is ready, and by weight to dead backends, which then answer 503.
 
 Where it differs from a cluster (each on the safe side or neutral):
@@ -61,7 +62,6 @@ from .router import Endpoint, Route, Router
 log = logging.getLogger("sandbox.seldon")
 PROGRESS_DEADLINE = 600.0  # Kubernetes' default progressDeadlineSeconds
 NOT_PROGRESSING = "Deployment is no longer progressing and not available."
-PROBE_PERIOD = 1.0
 
 
 def deployment_name(sdep: str, predictor: dict[str, Any]) -> str:
@@ -87,10 +87,13 @@ class Server:
     http_port: int
     metrics_port: int
     deadline: float
+    period: float  # the readiness probe's periodSeconds and failureThreshold
+    failure_threshold: int
     started: float = field(default_factory=time.monotonic)
     available: bool = False
     ever_available: bool = False
     probed: float = 0.0
+    failures: int = 0
 
     def progressing(self, now: float) -> bool:
         # Kubernetes judges progress of a rollout: once it completed, a pod that dies later
@@ -158,21 +161,27 @@ class SeldonStandIn:
                               self.workdir / f"{ns}.{sd}.{pred['name']}.log", http_port, env).start()
         log.info("stand-in: started %s for %s (port %d)", proc.name, graph.get("modelUri"), http_port)
         deadline = float(pred.get("progressDeadlineSeconds") or PROGRESS_DEADLINE)
-        return Server(key, proc, http_port, metrics_port, deadline)
+        probe = container.get("readinessProbe") or {}
+        return Server(key, proc, http_port, metrics_port, deadline, float(probe.get("periodSeconds") or 10),
+                      int(probe.get("failureThreshold") or 3))
 
     def _probe(self, s: Server, now: float) -> None:
-        """The readiness probe, every PROBE_PERIOD for the server's whole life."""
-        if now - s.probed < PROBE_PERIOD:
+        """The kubelet's readiness probe, for the server's whole life."""
+        if not s.process.running():
+            s.available = False  # a container that exited is not ready, probe or not
+            return
+        if now - s.probed < s.period:
             return
         s.probed = now
-        ok = False
-        if s.process.running():
-            try:
-                ok = self._http.request("GET", f"http://127.0.0.1:{s.http_port}/health/status").status == 200
-            except urllib3.exceptions.HTTPError:
-                ok = False
-        s.available = ok
-        s.ever_available = s.ever_available or ok
+        try:
+            ok = self._http.request("GET", f"http://127.0.0.1:{s.http_port}/health/status").status == 200
+        except urllib3.exceptions.HTTPError:
+            ok = False
+        s.failures = 0 if ok else s.failures + 1
+        if ok:
+            s.available = s.ever_available = True
+        elif s.failures >= s.failure_threshold:
+            s.available = False
 
     # -- reconcile ------------------------------------------------------------------
     def reconcile(self) -> None:
