@@ -15,11 +15,14 @@ import urllib3
 from sklearn.datasets import load_digits
 
 from modeldeploy import seldon
+from modeldeploy.analysis.checks import is_error_code
+from modeldeploy.analysis.templates import DEFAULT_ERRORS, render
 from modeldeploy.spec import ModelSpec
 from sandbox import artifacts as art
+from sandbox import prometheus as prom_mod
 from sandbox.harness import SDEP, Objects, wait_for
 from sandbox.processes import free_port
-from sandbox.router import Router
+from sandbox.router import PROTOCOL_HEADER, Router
 from sandbox.seldon_standin import SeldonStandIn
 
 OWNER = {"apiVersion": "modeldeploy.io/v1alpha1", "kind": "ModelDeployment",
@@ -216,3 +219,42 @@ def test_hashed_deployment_names_are_read_as_ready(api, namespace, artifacts, st
     wait_for("Available", lambda: status(objs, name).get("state") == "Available", 120)
     assert set(status(objs, name)["deploymentStatus"]) == {"seldon-" + hashlib.md5(long.encode()).hexdigest()}
     assert seldon.observe(objs.sdep(name)).is_ready("v1-0-0")
+
+
+def test_default_error_query_counts_what_envoy_answered_and_not_client_mistakes(api, namespace, artifacts, stack,
+                                                                                 tmp_path) -> None:
+    """The operator's default error query, on real Prometheus scraping the stand-in: a dead
+    candidate's 503s (REST) and UNAVAILABLEs (gRPC) are counted once, 4xx are not errors."""
+    router, port, standin = stack
+    objs = Objects(api, namespace)
+    create_sd(objs, [predictor(artifacts, "1.0.0", 50), predictor(artifacts, "2.0.0", 50)])
+    wait_for("Available", lambda: status(objs).get("state") == "Available", 120)
+    http = urllib3.PoolManager()
+    url = f"http://127.0.0.1:{port}/seldon/{namespace}/digits/api/v1.0/predictions"
+    good = json.dumps({"data": {"ndarray": [np.zeros(64).tolist()]}})
+    bad = json.dumps({"data": {"ndarray": [[1, 2, 3]]}})
+    grpc = {**JSON, PROTOCOL_HEADER: "grpc"}
+    before = [http.request("POST", url, body=b, headers=JSON).status for b in [good] * 60 + [bad] * 40]
+    standin.server(namespace, "digits", "v2-0-0").process.kill()
+    wait_for("v2 unavailable", lambda: status(objs)["deploymentStatus"]["digits-v2-0-0-0-digits"] == {"replicas": 1}, 10)
+    rest = [http.request("POST", url, body=good, headers=JSON).status for _ in range(100)]
+    calls = [http.request("POST", url, body=good, headers=grpc).status for _ in range(100)]
+    prom = prom_mod.start(tmp_path / "prometheus", "1s", [prom_mod.TargetGroup([f"127.0.0.1:{port}"], {"job": "router"})])
+    try:
+        prom.wait_for_scrape(f"127.0.0.1:{port}")
+        time.sleep(1.5)
+
+        def codes(pred: str) -> dict[str, int]:
+            q = render(DEFAULT_ERRORS, {"namespace": namespace, "deployment": "digits", "predictor": pred, "window": "5m"})
+            return {r["metric"].get("code", ""): int(float(r["value"][1])) for r in prom.query(q)}
+
+        dead, alive = codes("v2-0-0"), codes("v1-0-0")
+    finally:
+        prom.stop()
+    print(f"error query by code: v2-0-0 {dead}, v1-0-0 {alive}")
+    assert {c for c in alive if is_error_code(c)} == set()
+    assert dead["503"] == rest.count(503) > 20  # REST: Envoy's 503, once (the executor never saw it)
+    assert dead["Unavailable"] == calls.count(503) > 20  # gRPC: HTTP 200 + grpc-status 14 from Envoy
+    assert sum(n for c, n in dead.items() if is_error_code(c)) == rest.count(503) + calls.count(503)
+    client_mistakes = sum(alive.get(c, 0) + dead.get(c, 0) for c in ("400", "InvalidArgument"))
+    assert client_mistakes == before.count(400) == 40 and not is_error_code("400")
