@@ -229,3 +229,7 @@ def test_a_lone_100_is_rejected_at_apply_saying_what_to_write(api, crds, namespa
 def test_a_dotted_name_is_rejected_at_apply(api, crds, namespace) -> None:
     ok, msg, _ = _server(api, namespace, place("metadata.name", "digits.v2"))
     assert not ok and "metadata.name" in msg and "DNS-1123 label" in msg
+
+
+def test_the_boundaries_are_many() -> None:
+    assert len(ALL_CASES) > 250 and len({p for p, _ in ALL_CASES}) > 40

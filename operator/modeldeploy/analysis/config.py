@@ -184,7 +184,9 @@ def _number(d: Mapping[str, Any], key: str, where: str, default: float | None, l
         raise AnalysisConfigError(f"{where}.{key}: must be a number, got {value!r}")
     if value < lo or (lo_open and value == lo) or value > hi or (hi_open and value == hi):
         low, high = f"({lo:g}" if lo_open else f"[{lo:g}", f"{hi:g})" if hi_open else f"{hi:g}]"
-        raise AnalysisConfigError(f"{where}.{key}: {value!r} is outside {low}, {high}")
+        words = [f"{'greater than' if lo_open else 'at least'} {lo:g}"] if math.isfinite(lo) else []
+        words += [f"{'less than' if hi_open else 'at most'} {hi:g}"] if math.isfinite(hi) else []
+        raise AnalysisConfigError(f"{where}.{key}: {value!r} is outside {low}, {high}: it must be {' and '.join(words)}")
     return float(value)
 
 
