@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from .schema import SpecError
 from .state import iso
@@ -26,18 +26,14 @@ def allow_custom_queries(env: Mapping[str, str] = os.environ) -> bool:
     return env.get(ALLOW_CUSTOM_QUERIES_ENV, "").strip().lower() in ("true", "1", "yes")
 
 
-class _Kube(Protocol):
-    def patch_status(self, mdep: Mapping[str, Any], status: Mapping[str, Any]) -> None: ...
-    def post_event(self, mdep: Mapping[str, Any], type_: str, reason: str, message: str) -> None: ...
-
-
 def message_for(error: SpecError) -> str:
     return (f"Invalid spec: {error}. Nothing was changed: traffic stays as it is until the spec is fixed.")
 
 
 def invalid_spec_status(raw_status: Mapping[str, Any], generation: int | None, error: SpecError,
                         now: datetime) -> dict[str, Any] | None:
-    """The status patch that reports `error`, or None when the status already says so."""
+    """The status patch that reports `error` (message, condition with observedGeneration),
+    or None when the status already says so; the caller also posts it as a Warning event."""
     message = message_for(error)
     conditions = [dict(c) for c in raw_status.get("conditions") or []]
     old = next((c for c in conditions if c.get("type") == CONDITION), None)
@@ -50,12 +46,3 @@ def invalid_spec_status(raw_status: Mapping[str, Any], generation: int | None, e
                  "lastTransitionTime": since, "observedGeneration": generation}
     return {"message": message, "observedGeneration": generation,
             "conditions": [c for c in conditions if c.get("type") != CONDITION] + [condition]}
-
-
-def report_invalid_spec(kube: _Kube, mdep: Mapping[str, Any], error: SpecError, now: datetime) -> None:
-    """Status, condition and one Warning event per distinct error and generation."""
-    patch = invalid_spec_status(mdep.get("status") or {}, mdep["metadata"].get("generation"), error, now)
-    if patch is None:
-        return
-    kube.patch_status(mdep, patch)
-    kube.post_event(mdep, "Warning", CONDITION, patch["message"])
