@@ -54,6 +54,15 @@ def test_descriptions_state_defaults_and_duration_ranges() -> None:
                 assert _shown(schema[bound]) in text, (path, bound, text)
 
 
+def test_every_status_field_the_operator_writes_is_declared() -> None:
+    from dataclasses import fields
+
+    from modeldeploy.state import Status
+
+    declared = ROOT["properties"]["status"]["properties"]
+    assert {f.name for f in fields(Status)} <= set(declared), "declare and describe new status fields in the CRD"
+
+
 def test_conditions_carry_observed_generation() -> None:
     item = ROOT["properties"]["status"]["properties"]["conditions"]["items"]
     assert item["properties"]["observedGeneration"]["type"] == "integer"

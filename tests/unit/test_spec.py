@@ -14,6 +14,7 @@ from modeldeploy.analysis.config import CustomMetric, LatencyMetric
 from modeldeploy.analyzer import Analyzer
 from modeldeploy.schema import DEFAULTS
 from modeldeploy.spec import Spec, SpecError, Strategy, parse, parse_object
+from modeldeploy.state import iso
 from modeldeploy.validation import CONDITION, invalid_spec_status
 
 MINIMAL: dict[str, Any] = {"model": {"name": "digits", "version": "1.0.0", "uri": "file:///models/digits/1.0.0"}}
@@ -143,8 +144,8 @@ def test_invalid_spec_status_names_the_field_with_a_condition() -> None:
     assert patch is not None and "spec.analysis.interval" in patch["message"] and patch["observedGeneration"] == 7
     assert patch["conditions"][0] == ready
     assert patch["conditions"][1] == {"type": CONDITION, "status": "True", "reason": CONDITION,
-                                      "message": patch["message"], "lastTransitionTime": "2026-01-02T03:04:05Z",
+                                      "message": patch["message"], "lastTransitionTime": iso(NOW),
                                       "observedGeneration": 7}
     assert invalid_spec_status(patch, 7, error, NOW) is None  # reported once
     again = invalid_spec_status(patch, 8, error, NOW.replace(hour=9))
-    assert again is not None and again["conditions"][1]["lastTransitionTime"] == "2026-01-02T03:04:05Z"
+    assert again is not None and again["conditions"][1]["lastTransitionTime"] == iso(NOW)
