@@ -1,14 +1,14 @@
-"""Grammar, limits and defaults of ModelDeployment fields, defined once.
+"""Defaults, duration grammar and shared limits of ModelDeployment fields, defined once.
 
-The parser (`spec`, `analysis.config`) reads every default and limit from here, and
-tests/integration/test_crd_parser_agreement.py checks the CRD's ``default:`` values and
-bounds against the same names, so the two cannot drift apart. No imports from the rest
-of the package: the plugin and the analysis package both use it.
+The parser (`spec`, `analysis.config`) takes every default from `DEFAULTS`, and
+tests/integration/test_crd_parser_agreement.py asserts that the CRD's ``default:`` values
+equal it and that the CRD and the parser accept and reject the same boundary values, so
+the two cannot drift apart. No imports from the rest of the package: the plugin and the
+analysis package both use it.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
@@ -51,10 +51,9 @@ DEFAULTS: dict[str, Any] = {
 DEFAULT_IMAGE = "modeldeploy/model-server:0.1.0"
 #: maxJensenShannon when neither it nor maxPSI is set (conditional, so not a CRD default).
 DEFAULT_MAX_JENSEN_SHANNON = 0.05
-#: The largest Jensen-Shannon distance there is (natural log, as scipy computes it).
-MAX_JENSEN_SHANNON = math.sqrt(math.log(2))
-#: The CRD's maximum for maxJensenShannon: MAX_JENSEN_SHANNON rounded down to 4 places.
-CRD_MAX_JENSEN_SHANNON = 0.8325
+#: The largest maxJensenShannon: the largest distance there is, sqrt(ln 2) = 0.83255 (natural
+#: log, as scipy), rounded down to the 4 places the CRD and its message state.
+MAX_JENSEN_SHANNON = 0.8325
 
 #: Durations: at least a second (shorter is below the operator's tick), at most 30 days
 #: (CEL's duration() and Go's time.Duration overflow far beyond that).

@@ -58,7 +58,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
-from ..schema import (CRD_MAX_JENSEN_SHANNON, DEFAULT_MAX_JENSEN_SHANNON, DEFAULTS, DNS_LABEL, MAX_DURATION_S,
+from ..schema import (MAX_JENSEN_SHANNON, DEFAULT_MAX_JENSEN_SHANNON, DEFAULTS, DNS_LABEL, MAX_DURATION_S,
                       MIN_DURATION_S, SpecError, positive_duration)
 from .errors import AnalysisConfigError
 from .templates import Templates, check_template, format_duration
@@ -137,10 +137,6 @@ class AnalysisSpec:
     error_limit: int = DEFAULTS["analysis.errorLimit"]
     queries: Mapping[str, str] | None = None
     metrics: tuple[Metric, ...] = ()
-
-    @property
-    def interval_s(self) -> float:
-        return self.interval
 
     @property
     def has_metrics(self) -> bool:
@@ -246,7 +242,7 @@ def _outputs(name: str, d: Mapping[str, Any], w: str) -> OutputMetric:
         raise AnalysisConfigError(f"{w}.test: only chiSquare is supported, got {d['test']!r}")
     return OutputMetric(
         name,
-        max_js=_number(d, "maxJensenShannon", w, None, 0.0, CRD_MAX_JENSEN_SHANNON, lo_open=True),
+        max_js=_number(d, "maxJensenShannon", w, None, 0.0, MAX_JENSEN_SHANNON, lo_open=True),
         max_psi=_number(d, "maxPSI", w, None, 0.0, math.inf, lo_open=True),
         significance=_significance(d, w),
     )
