@@ -194,7 +194,8 @@ def parse(spec: Mapping[str, Any], *, allow_custom_queries: bool = True) -> Spec
     """
     from .analysis.config import parse_analysis
 
-    top = _Fields(spec, "spec", ("model", "strategy", "analysis", "paused"))
+    # Other top-level fields (e.g. notifications) belong to other parts of the operator.
+    top = _Fields(spec, "spec")
     paused = top.raw("paused", "paused")
     if not isinstance(paused, bool):
         raise SpecError(f"spec.paused: {paused!r} must be true or false")
