@@ -17,6 +17,7 @@ from typing import Any
 
 from .state import Status, parse_time
 from .spec import Spec
+from .validation import allow_custom_queries
 from .verdicts import AnalysisResult, CheckResult, Outcome
 
 log = logging.getLogger("modeldeploy.analyzer")
@@ -46,8 +47,6 @@ class Analyzer:
         YAML map of PromQL templates (latency, errors, outputs, reward, feedback);
         MODELDEPLOY_ALLOW_CUSTOM_QUERIES=true lets objects bring their own PromQL.
         """
-        from .validation import allow_custom_queries
-
         allow = allow_custom_queries(env)
         url = env.get("MODELDEPLOY_PROMETHEUS_URL")
         if not url:
