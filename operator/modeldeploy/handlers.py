@@ -22,7 +22,8 @@ from kubernetes.client.exceptions import ApiException
 from . import GROUP, PLURAL, VERSION, metrics, rollout, seldon
 from .analyzer import Analyzer
 from .kube import COMMAND_ANNOTATION, Kube, api_client
-from .spec import SpecError, parse
+from .spec import SpecError, parse_object
+from .validation import invalid_spec_status
 
 log = logging.getLogger("modeldeploy")
 TICK_SECONDS = float(os.environ.get("MODELDEPLOY_TICK_SECONDS", "1"))
@@ -36,11 +37,12 @@ def reconcile_once(kube: Kube, analyzer: Analyzer, namespace: str, name: str, no
         return None
     raw_status = mdep.get("status") or {}
     try:
-        spec = parse(mdep.get("spec") or {})
-    except SpecError as e:
-        if raw_status.get("message") != str(e):
-            kube.post_event(mdep, "Warning", "InvalidSpec", str(e))
-            kube.patch_status(mdep, {"message": str(e), "observedGeneration": mdep["metadata"].get("generation")})
+        spec = parse_object(mdep, allow_custom_queries=analyzer.allow_custom_queries)
+    except SpecError as e:  # before any traffic moves; reported once per error and generation
+        report = invalid_spec_status(raw_status, mdep["metadata"].get("generation"), e, now)
+        if report is not None:
+            kube.patch_status(mdep, report)
+            kube.post_event(mdep, "Warning", "InvalidSpec", report["message"])
         return None
     status = rollout.Status.from_dict(raw_status)
     sdep = kube.get_sdep(namespace, name)
