@@ -25,10 +25,12 @@ sends back what it returns. The plain `transform_output(X, names, meta)` path wo
 rebuild the message: `data.names` replaced by the component's `class_names()` (or
 `t:0`, `t:1`...), `meta.routing` dropped. On the raw path the wrapper exports
 `meta.metrics` of the returned message as this node's custom metrics (method label
-`outputtransform`) and removes them from it; so the monitor returns the message with
-`meta.metrics` set to its own counts only. The one change a client can see: a
-`meta.metrics` that the model itself put in its response (only with the model's
-INCLUDE_METRICS_IN_CLIENT_RESPONSE=true) is not forwarded.
+`outputtransform`), and removes them from it only if INCLUDE_METRICS_IN_CLIENT_RESPONSE
+is "false" (the wrapper's default is "true"). So the monitor returns the message with
+`meta.metrics` set to its own counts only: the model's own `meta.metrics` (which the
+model's wrapper includes by default) must not be exported again as this node's. Run the
+monitor with INCLUDE_METRICS_IN_CLIENT_RESPONSE=false and the response is the model's,
+unchanged but for `meta.metrics` (absent).
 """
 
 from __future__ import annotations
@@ -270,7 +272,9 @@ class OutputMonitor:
         if isinstance(msg, prediction_pb2.SeldonMessage):
             metrics = self.count(read_proto, msg)
             del msg.meta.metrics[:]
-            for m in metrics:
+            # The wrapper reads these back with MessageToDict, which omits a 0 value
+            # and then fails on the missing key: no zero seeds over gRPC.
+            for m in (m for m in metrics if m["value"]):
                 msg.meta.metrics.add(key=m["key"], type=prediction_pb2.Metric.COUNTER, value=m["value"], tags=m["tags"])
             return msg
         metrics = self.count(read_rest, msg)
