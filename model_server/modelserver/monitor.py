@@ -225,7 +225,8 @@ class OutputMonitor:
 
     def health_status(self) -> dict[str, Any]:
         if self._error:
-            raise SeldonMicroserviceException(f"output monitor not ready: {self._error}", 503, reason="MONITOR_NOT_READY")
+            message = f"output monitor not ready: {self._error}"
+            raise SeldonMicroserviceException(message, 503, reason="MONITOR_NOT_READY")
         return {"status": "ready", **self.config.describe()}
 
     def _metrics(self, labels: list[str], names: list[str]) -> list[dict[str, Any]]:
@@ -235,7 +236,8 @@ class OutputMonitor:
         # Every known output once at 0 (and every unreadable reason), so rates and
         # ratios see all series from the first response of each worker.
         known = self.config.bin_labels if self.config.kind == "regressor" else tuple(names)
-        metrics = [counter(OUTPUTS_METRIC, OUTPUT_LABEL, k, 0) for k in known if k not in counts and k not in self._seeded]
+        unseen = [k for k in known if k not in counts and k not in self._seeded]
+        metrics = [counter(OUTPUTS_METRIC, OUTPUT_LABEL, k, 0) for k in unseen]
         self._seeded.update(known)
         metrics += [counter(OUTPUTS_METRIC, OUTPUT_LABEL, k, n) for k, n in counts.items()]
         return metrics + self._seed_reasons()

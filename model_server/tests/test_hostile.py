@@ -149,7 +149,8 @@ def test_bodies_under_the_limit_are_served(good_server: SeldonServer) -> None:
 
 @pytest.fixture(scope="module")
 def small_limit(launch: Launcher, artifacts: Path) -> SeldonServer:
-    return launch("small-limit", {"model_uri": (artifacts / "2.0.0").as_uri(), "max_request_bytes": 4096}).wait_serving()
+    params = {"model_uri": (artifacts / "2.0.0").as_uri(), "max_request_bytes": 4096}
+    return launch("small-limit", params).wait_serving()
 
 
 def test_the_limit_is_a_parameter(small_limit: SeldonServer) -> None:
