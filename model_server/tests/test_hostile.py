@@ -69,6 +69,8 @@ CORPUS: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
     "bindata-not-base64": ("POST", P, {"json": {"binData": "!!!"}}, 400, "got binData"),
     "huge-integers": ("POST", P, {"json": ndarray([[10**400] * 64])}, 400, "values must be numbers"),
     "number-overflow": ("POST", P, body(json.dumps(GOOD).replace("0.0]]", "1e999]]")), 400, "NaN or infinite"),
+    "nesting-beyond-numpy": ("POST", P, body('{"data": {"ndarray": ' + "[" * 500 + "]" * 500 + "}}"), 400,
+                             "cannot read the data"),
     "object-rows": ("POST", P, {"json": ndarray([{"a": 1}])}, 400, "values must be numbers"),
     # Wrong method or path: Werkzeug's 404/405, which the wrapper's handler made 500s.
     "get-predictions": ("GET", P, {}, 404, "predictions are POST /api/v1.0/predictions"),
@@ -79,6 +81,7 @@ CORPUS: dict[str, tuple[str, str, dict[str, Any], int, str]] = {
     "feedback-unknown-field": ("POST", F, {"json": {"request": {"x": 1}}}, 400, 'no field named "x"'),
     "feedback-tensor-mismatch": ("POST", F, {"json": {"request": {"data": {"tensor": {"shape": [2], "values": [1]}}}}},
                                  400, "cannot read a Feedback message"),
+    "feedback-reward-string": ("POST", F, {"json": {"request": GOOD, "reward": "high"}}, 400, "reward"),
     "feedback-form-broken": ("POST", F, form("{bad"), 400, 'form field "json"'),
 }  # fmt: skip
 
