@@ -130,7 +130,7 @@ def _read_message() -> None:
         if endpoint == _FEEDBACK_ROUTE:
             extract_feedback_request_parts(json_to_feedback(message))
     except HTTPException:
-        raise  # 413 from the form parser, for one
+        raise  # already a 4xx: _http_error answers it
     except SeldonMicroserviceException as e:
         if e.status_code >= 500:
             raise
@@ -151,8 +151,7 @@ def _http_error(e: HTTPException) -> Response:
     if e.code in (404, 405):  # the wrapper's static-file route makes either one likely
         message = f"{request.method} {request.path}: {e.name.lower()}; predictions are POST /api/v1.0/predictions"
     reason = (e.name or "HTTP_ERROR").upper().replace(" ", "_")
-    response = Response(json.dumps(error_body(message, reason)), status=e.code or 500, mimetype="application/json")
-    return response
+    return Response(json.dumps(error_body(message, reason)), status=e.code or 500, mimetype="application/json")
 
 
 def request_guard(max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> Blueprint:
@@ -162,8 +161,6 @@ def request_guard(max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> Bluepri
     @guard.record_once
     def _install(state: Any) -> None:
         state.app.wsgi_app = BodyLimit(state.app.wsgi_app, max_request_bytes)
-        # Werkzeug's form parser checks this too (it answers 413 via _http_error).
-        state.app.config["MAX_CONTENT_LENGTH"] = max_request_bytes
 
     guard.before_app_request(_read_message)
     guard.app_errorhandler(HTTPException)(_http_error)

@@ -161,7 +161,7 @@ def test_the_limit_is_a_parameter(small_limit: SeldonServer) -> None:
     too_large = small_limit.predict_raw(json.dumps(GOOD) + " " * 4000)
     assert too_large.status_code == 413, too_large.text
     assert "limit of 4096 bytes" in too_large.json()["status"]["info"]
-    # Werkzeug's form parser and the multipart path are bounded the same way.
+    # Form-encoded bodies are bounded the same way (the limit is on bytes, not on JSON).
     assert small_limit.session.post(small_limit.url + P, data={"json": "x" * 5000}, timeout=10).status_code == 413
 
 
