@@ -201,7 +201,7 @@ def test_wait_reports_what_the_operator_did(rollouts, run) -> None:
     assert "Normal CommandPromote: modeldeploy.io/command=promote: refused: 2.0.0 is not ready" in r.out
     # nobody acts: --wait gives up with a hint
     r = run("abort", "digits", "--wait", "--wait-timeout", "1")
-    assert r.code == 1 and "the operator did not act on abort within 1s: is it running" in r.err
+    assert r.code == cli.EXIT_TIMEOUT == 7 and "the operator did not act on abort within 1s: is it running" in r.err
 
 
 def test_history_groups_events_by_rollout(rollouts, run) -> None:
