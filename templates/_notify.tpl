@@ -28,12 +28,12 @@ its own variable, from the webhook's Secret or its url value, named in the list'
   value: {{ . | quote }}
 {{- end }}
 - name: MODELDEPLOY_NOTIFY_TIMEOUT
-  value: {{ $n.timeout | default 5 | quote }}
+  value: {{ $n.timeout | quote }}
 - name: MODELDEPLOY_NOTIFY_RETRIES
-  value: {{ $n.retries | default 0 | quote }}
+  value: {{ $n.retries | quote }}
 - name: MODELDEPLOY_NOTIFY_BACKOFF
-  value: {{ $n.backoff | default 1 | quote }}
+  value: {{ $n.backoff | quote }}
 - name: MODELDEPLOY_NOTIFY_QUEUE_SIZE
-  value: {{ $n.queueSize | default 1000 | quote }}
+  value: {{ $n.queueSize | quote }}
 {{- end }}
 {{- end }}
