@@ -99,7 +99,10 @@ uninstall() {
     say "uninstall: helm uninstall keeps the CRD and the ModelDeployments (docs/install.md)"
     helm uninstall modeldeploy --namespace modeldeploy-system --wait --timeout 2m
     kubectl get crd modeldeployments.modeldeploy.io >/dev/null
-    ! kubectl -n modeldeploy-system get deployment modeldeploy >/dev/null 2>&1
+    if kubectl -n modeldeploy-system get deployment modeldeploy >/dev/null 2>&1; then
+        echo "uninstall: the operator's Deployment is still there" >&2
+        exit 1
+    fi
 }
 
 logs() {
