@@ -78,6 +78,22 @@ def test_history_prefers_status_history_ordered_by_seq() -> None:
 
 
 @pytest.mark.cluster
+def test_history_reads_status_history_from_the_api_server_before_events(rollouts, run) -> None:
+    history = [{"seq": 1, "time": "2025-01-01T12:00:00Z", "type": "Normal", "reason": "RolloutStarted",
+                "message": "Rolling out 2.0.0 (stable 1.0.0): candidate predictor v2-0-0 added."},
+               {"seq": 2, "time": "2025-01-01T12:05:00Z", "type": "Normal", "reason": "Promoted",
+                "message": "2.0.0 is now stable and serves 100% of traffic."}]
+    rollouts.create("digits", status(STABLE, history=history))
+    rollouts.event("digits", "Deploying", "Deploying 0.9.0 with 100% of traffic.")  # not what history shows
+    doc = json.loads(run("history", "digits", "-o", "json").out)
+    assert doc["source"] == "status.history"
+    assert [(g["version"], g["result"]) for g in doc["rollouts"]] == [("2.0.0", "Promoted")]
+    text = run("history", "digits").out
+    assert "From status.history" in text and "Rollout of 2.0.0 (stable 1.0.0): Promoted" in text
+    assert "0.9.0" not in text
+
+
+@pytest.mark.cluster
 @pytest.mark.parametrize("st,code", [(STABLE, 0), (FAILED, 6), (PAUSED, 8)], ids=["promoted", "rolled-back", "paused"])
 def test_exit_when_done_tells_promoted_rolled_back_and_paused_apart(rollouts, run, st, code) -> None:
     rollouts.create("digits", st)
