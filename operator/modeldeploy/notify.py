@@ -88,6 +88,7 @@ class Notification:
     candidate: str | None
     weight: int | None
     cluster: str = ""
+    seq: int | None = None  # the status.history entry of this transition
 
 
 # -- pure: what to send, and to whom ---------------------------------------------------------
@@ -104,7 +105,7 @@ def notifications(mdep: Mapping[str, Any], decision: Any, now: datetime, cluster
         out.append(Notification(
             transition, e.reason, e.type, e.message, meta.get("namespace", ""), meta.get("name", ""),
             meta.get("uid", ""), meta.get("generation"), now, st.phase or None, st.stableVersion, candidate,
-            st.candidateWeight if st.candidateVersion else None, cluster))
+            st.candidateWeight if st.candidateVersion else None, cluster, getattr(e, "seq", None)))
     return out
 
 
@@ -127,18 +128,20 @@ def _iso(t: datetime) -> str:
 
 def cloudevent(n: Notification) -> dict[str, Any]:
     """A CloudEvents 1.0 event in structured JSON mode. The id is the same for the same
-    transition, so a receiver can drop a retried duplicate."""
+    transition (the object's uid and the status.history entry's seq), so a receiver can
+    drop a duplicate."""
     source = f"/apis/{GROUP}/{VERSION}/namespaces/{n.namespace}/{PLURAL}/{n.name}"
+    key = f"{n.uid}/{n.seq}" if n.seq is not None else f"{n.uid}/{n.reason}/{_iso(n.time)}"
     return {
         "specversion": "1.0",
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{source}#{n.uid}/{n.reason}/{_iso(n.time)}")),
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{source}#{key}")),
         "source": source,
         "type": f"io.modeldeploy.rollout.{n.transition}",
         "subject": f"{n.namespace}/{n.name}",
         "time": _iso(n.time),
         "datacontenttype": "application/json",
         "data": {"cluster": n.cluster or None, "namespace": n.namespace, "name": n.name, "uid": n.uid,
-                 "generation": n.generation, "transition": n.transition, "reason": n.reason,
+                 "generation": n.generation, "seq": n.seq, "transition": n.transition, "reason": n.reason,
                  "severity": n.severity, "message": n.message, "phase": n.phase, "stableVersion": n.stable,
                  "candidateVersion": n.candidate, "candidateWeight": n.weight,
                  "operatorVersion": __version__},

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from modeldeploy import cli
 from sandbox.harness import Objects, operator_process, wait_for
 from tests.integration.seldon_player import SeldonPlayer
 from tests.integration.test_operator import TrafficRecorder, mdep
@@ -25,7 +26,8 @@ def phase_is(objs: Objects, phase: str, version: str | None = None):
     return probe
 
 
-def test_a_rollout_notifies_and_broken_receivers_do_not_slow_it(cluster, api, crds, namespace, tmp_path) -> None:
+def test_a_rollout_notifies_and_broken_receivers_do_not_slow_it(cluster, api, crds, namespace, tmp_path,
+                                                                 capsys) -> None:
     objs = Objects(api, namespace)
     with Receiver() as fine, Receiver("hang") as hung, Receiver("500") as broken, SeldonPlayer(api, namespace):
         env = {"MODELDEPLOY_NOTIFY_WEBHOOKS": json.dumps([
@@ -54,6 +56,8 @@ def test_a_rollout_notifies_and_broken_receivers_do_not_slow_it(cluster, api, cr
     events = [r.body for r in got if r.path == "/hook"]
     assert [e["data"]["reason"] for e in events] == ["RolloutStarted", "StepAdvanced", "StepAdvanced", "Promoted"]
     assert all(e["data"]["namespace"] == namespace and e["data"]["cluster"] == "test" for e in events)
+    seqs = [e["data"]["seq"] for e in events]  # the status.history entries they record
+    assert None not in seqs and seqs == sorted(set(seqs)), seqs
     assert events[-1]["type"] == "io.modeldeploy.rollout.promoted" and events[-1]["data"]["stableVersion"] == "2.0.0"
     slack = [r.body["text"] for r in got if r.path == "/hook/slack"]
     assert len(slack) == 4 and f"*{namespace}/digits on test*: Promoted" in slack[-1]
@@ -62,3 +66,9 @@ def test_a_rollout_notifies_and_broken_receivers_do_not_slow_it(cluster, api, cr
     # the rollout's own record is what it would be without notifications
     reasons = [r for _, r, _ in objs.events_until("digits", "Promoted")]
     assert reasons.index("RolloutStarted") < reasons.index("Promoting") < reasons.index("Promoted")
+    # and the plugin reads the operator's status.history
+    capsys.readouterr()
+    code = cli.main(["history", "digits", "-n", namespace, "--kubeconfig", str(cluster.kubeconfig), "-o", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["source"] == "status.history"
+    assert [(g["kind"], g["version"], g["result"]) for g in doc["rollouts"]][-1] == ("rollout", "2.0.0", "Promoted")
