@@ -45,14 +45,18 @@ TRANSITIONS = {
     "RolloutStarted": "started", "Superseded": "started",
     "Shadowing": "stepAdvanced", "ABTestStarted": "stepAdvanced", "StepAdvanced": "stepAdvanced",
     "Paused": "paused", "Resumed": "resumed",
+    # the candidate stopped being ready mid-rollout (its weight went back to the stable version), and came back
+    "CandidateUnready": "candidateUnready", "CandidateReady": "candidateReady",
     "Promoted": "promoted", "RolledBack": "rolledBack", "Aborted": "aborted", "NoWinner": "noWinner",
     "DeployFailed": "deployFailed",
 }
 TRANSITION_NAMES = tuple(dict.fromkeys(TRANSITIONS.values()))
 _SLACK_ICON = {"started": ":rocket:", "stepAdvanced": ":arrow_forward:", "paused": ":double_vertical_bar:",
                "resumed": ":arrow_forward:", "promoted": ":white_check_mark:", "rolledBack": ":rewind:",
-               "aborted": ":no_entry_sign:", "noWinner": ":scales:", "deployFailed": ":x:"}
+               "aborted": ":no_entry_sign:", "noWinner": ":scales:", "deployFailed": ":x:",
+               "candidateUnready": ":warning:", "candidateReady": ":arrow_forward:"}
 _SLACK_COLOUR = {"promoted": "good", "rolledBack": "danger", "deployFailed": "danger", "paused": "warning",
+                 "candidateUnready": "warning",
                  "aborted": "warning", "noWinner": "warning"}
 _OFF = ("false", "off", "none", "no", "0")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from modeldeploy.state import Decision, Event, Status
 
 from .receivers import Receiver
 
+REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 MDEP = {"metadata": {"name": "digits", "namespace": "team-a", "uid": "u-1", "generation": 3}}
 STARTED = Decision(Status(phase="Progressing", stableVersion="1.0.0", candidateVersion="2.0.0", candidateWeight=0),
@@ -149,3 +151,11 @@ def test_bad_webhook_settings_name_the_field(raw, env, fragment) -> None:
     with pytest.raises(NotifyConfigError) as e:
         notify.webhooks_from(raw, env)
     assert fragment in str(e.value)
+
+
+def test_the_chart_schema_and_the_operator_know_the_same_transitions() -> None:
+    schema = json.loads((REPO / "values.schema.json").read_text())
+    hook = schema["properties"]["notifications"]["properties"]["webhooks"]["items"]
+    assert hook["properties"]["events"]["items"]["enum"] == list(notify.TRANSITION_NAMES)
+    readme = (REPO / "README.md").read_text()
+    assert all(f"`{t}`" in readme for t in notify.TRANSITION_NAMES)

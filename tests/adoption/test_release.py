@@ -110,3 +110,12 @@ def test_the_packaged_chart_carries_the_chart_readme(tmp_path) -> None:
 @pytest.mark.parametrize("path", ["CONTRIBUTING.md", "CHANGELOG.md", "docs/install.md", "docs/krew/modeldeploy.yaml"])
 def test_the_adoption_documents_exist(path: str) -> None:
     assert (REPO / path).stat().st_size > 500
+
+
+def test_the_krew_manifest_names_this_version_and_the_plugin_binary() -> None:
+    doc = yaml.safe_load((REPO / "docs" / "krew" / "modeldeploy.yaml").read_text())
+    assert doc["kind"] == "Plugin" and doc["metadata"]["name"] == "modeldeploy"
+    assert doc["spec"]["version"] == f"v{modeldeploy.__version__}"
+    for platform in doc["spec"]["platforms"]:
+        assert platform["bin"] == "kubectl-modeldeploy"
+        assert f"/v{modeldeploy.__version__}/" in platform["uri"] and re.fullmatch(r"[0-9a-f]{64}", platform["sha256"])
