@@ -27,7 +27,8 @@ server unreachable, bad kubeconfig); 2 usage; 3 not found; 4 forbidden or unauth
 5 not possible in the current phase ("no rollout in progress", "not paused", "nothing to
 retry"); 6 the rollout ended without promotion (rolled back, aborted, no A/B winner:
 phase Failed); 7 timed out (``--exit-when-done --timeout``, ``--wait --wait-timeout``);
-8 the rollout is paused and waits for a person (``--exit-when-done``).
+8 the rollout was paused by a person (spec.paused or the pause command) and waits for
+one (``--exit-when-done``; pauses the operator ends by itself are watched through).
 Every time taken on the command line is a duration: "90s", "2m", "1m30s", "500ms", or
 a bare number of seconds.
 """
@@ -49,6 +50,7 @@ from urllib3.exceptions import HTTPError
 from . import GROUP, PLURAL, VERSION, __version__
 from .cli_data import FROM_EVENTS, FROM_STATUS, dump, history_doc, list_doc, status_doc, status_history
 from .cli_format import FINISHING, IN_ROLLOUT, Style, fit, parse_duration, render_history, render_list, render_status
+from .state import FAILED, PAUSE_COMMAND, PAUSE_USER, PAUSED, STABLE
 from .cli_kube import (EXIT_ERROR, EXIT_FORBIDDEN, EXIT_NOT_FOUND, EXIT_NOT_PROMOTED, EXIT_OK, EXIT_PAUSED,  # noqa: F401
                        EXIT_STATE, EXIT_TIMEOUT, EXIT_USAGE, CliError, Kubectl, connect, now_utc)
 
@@ -59,7 +61,7 @@ EXIT_CODES = {
     EXIT_STATE: "not possible in the current phase",
     EXIT_NOT_PROMOTED: "the rollout ended without promotion (rolled back, aborted, no winner)",
     EXIT_TIMEOUT: "timed out (--exit-when-done --timeout, --wait --wait-timeout)",
-    EXIT_PAUSED: "the rollout is paused and waits for a person (--exit-when-done)",
+    EXIT_PAUSED: "the rollout was paused by a person and waits for one (--exit-when-done)",
 }
 OUTPUTS = ("json", "yaml")
 
@@ -142,9 +144,12 @@ def watch(k: Kubectl, args: argparse.Namespace, style: Style) -> int:
             last_key = key
             phase = st.get("phase")
             if args.exit_when_done and (st.get("observedGeneration") or 0) >= (mdep["metadata"].get("generation") or 0):
-                done = {"Stable": EXIT_OK, "Failed": EXIT_NOT_PROMOTED, "Paused": EXIT_PAUSED}.get(phase)
-                if done is not None:
-                    return done
+                if phase in (STABLE, FAILED):
+                    return EXIT_OK if phase == STABLE else EXIT_NOT_PROMOTED
+                # Only a person ends these pauses; the operator's own (missing data, metrics
+                # errors, an unready stable predictor) may end by themselves: keep watching.
+                if phase == PAUSED and st.get("pauseReason") in (PAUSE_USER, PAUSE_COMMAND):
+                    return EXIT_PAUSED
             if deadline is not None and time.monotonic() >= deadline:
                 if args.exit_when_done:
                     print(f"timed out after {args.timeout:g}s: {_phase_line(mdep)}", file=sys.stderr)
@@ -339,8 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--interval", type=seconds, default=2.0, metavar="DURATION",
                    help="time between refreshes with --watch (default 2s)")
     s.add_argument("--exit-when-done", action="store_true",
-                   help="with --watch: exit once the rollout needs nobody to wait: 0 promoted (Stable), 6 not "
-                        "promoted (Failed), 8 paused; 7 when --timeout passes first")
+                   help="with --watch: exit once the rollout ended or a person paused it: 0 promoted (Stable), "
+                        "6 not promoted (Failed), 8 paused by a person; 7 when --timeout passes first")
     s.add_argument("--timeout", type=seconds, default=0, metavar="DURATION",
                    help="with --watch: stop after this long (e.g. 10m); exit code 7 with --exit-when-done")
     s.add_argument("--events", type=int, default=10, help="how many recent events to show (default 10)")

@@ -23,7 +23,7 @@ from .conftest import PROGRESSING, REPO, STABLE, status
 
 FAILED = status(STABLE, phase="Failed", lastRollout={"version": "3.0.0", "result": "RolledBack",
                                                      "reason": "p99 too slow", "finishedAt": "2025-01-01T12:10:00Z"})
-PAUSED = status(PROGRESSING, phase="Paused", pauseReason="inconclusive", pausedFrom="Progressing")
+PAUSED = status(PROGRESSING, phase="Paused", pauseReason="command", pausedFrom="Progressing")
 
 
 @pytest.mark.cluster
@@ -111,6 +111,10 @@ def test_exit_when_done_times_out_with_7_not_0(rollouts, run) -> None:
     assert "timed out after 1s: " in r.err and "is Progressing" in r.err
     # -o json with --watch: one document per change; nothing changed, so one
     assert json.loads(r.out)["phase"] == "Progressing"
+    # a pause the operator ends by itself (missing data) is watched through, not an exit 8
+    rollouts.set_status("digits", status(PROGRESSING, phase="Paused", pauseReason="inconclusive"))
+    r = run("status", "digits", "--watch", "--exit-when-done", "--interval", "200ms", "--timeout", "1s")
+    assert r.code == cli.EXIT_TIMEOUT and "is Paused" in r.err
     # without --exit-when-done a timeout is simply the end of watching
     assert run("status", "digits", "--watch", "--interval", "200ms", "--timeout", "500ms").code == 0
 
