@@ -19,7 +19,7 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from . import GROUP, PLURAL, VERSION, metrics, rollout, seldon
+from . import GROUP, PLURAL, VERSION, metrics, notify, rollout, seldon
 from .analyzer import Analyzer
 from .kube import COMMAND_ANNOTATION, Kube, api_client
 from .spec import SpecError, parse_object
@@ -64,6 +64,7 @@ def reconcile_once(kube: Kube, analyzer: Analyzer, namespace: str, name: str, no
     for event in decision.events:
         kube.post_event(mdep, event.type, event.reason, event.message)
         log.info("%s/%s %s: %s", namespace, name, event.reason, event.message)
+    notify.on_decision(mdep, status, decision, now)  # queued for webhooks; never blocks the tick
     # After status and events: a 409 retry of this tick is not counted twice.
     metrics.record(namespace, name, decision, analysis_seconds, analysis)
     if command:
