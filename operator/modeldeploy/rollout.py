@@ -17,8 +17,10 @@ every phase:
    its event says so.
 2. **Weight only goes to a ready candidate.** The candidate gets its first step once
    Seldon reports it ready; a candidate that turns unready drops to 0 % at once and is
-   rolled back unless ready again within `readinessGrace`. An unready stable predictor
-   pauses the rollout; no weight moves until it is ready again.
+   rolled back unless ready again within `readinessGrace` — at once if it has no
+   available replica left while users are routed to it (Seldon does not re-route while a
+   Deployment is unready, so only removing the predictor stops the 503s). An unready
+   stable predictor pauses the rollout; no weight moves until it is ready again.
 3. **Every phase of a rollout can end.** Waiting for readiness and `Promoting` are bounded
    by `progressDeadline`; `abort` and setting `spec.model.version` back to the stable
    version end every phase, `Promoting` included; a Paused rollout resumes or is aborted.
@@ -307,6 +309,13 @@ class _Machine:
         if st.stepStartedAt is None:
             return False  # still waiting for the first readiness: await_ready's deadline
         if not self.ready(st.candidatePredictor):
+            if st.candidateWeight > 0 and not self.obs.seldon.serves(st.candidatePredictor or ""):
+                # No replica left: every request routed to it fails, and Seldon re-routes
+                # only once all of its Deployments are ready, so a 0 % weight would not take
+                # effect. Removing the predictor is the one change that protects users.
+                self.roll_back("RolledBack", "the candidate has no available replica left, so every request "
+                               "routed to it fails; it is removed at once")
+                return True
             if st.candidateUnreadySince is None:
                 self.set(candidateUnreadySince=iso(self.now), candidateWeight=0)
                 self.emit("CandidateUnready", f"{st.candidateVersion} is no longer ready: its "

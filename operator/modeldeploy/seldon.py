@@ -198,6 +198,10 @@ class Observation:
     def failure(self, predictor: str) -> str | None:
         return self.failed.get(predictor)
 
+    def serves(self, predictor: str) -> bool:
+        """At least one replica available: requests routed to it can be answered."""
+        return self.available.get(predictor, (0, 0))[0] > 0
+
 
 STATE_AVAILABLE, STATE_CREATING, STATE_FAILED = "Available", "Creating", "Failed"
 

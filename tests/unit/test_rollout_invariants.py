@@ -44,6 +44,7 @@ tick = st.tuples(st.just("tick"), st.sampled_from([0, 1, 5, 10, 15, 29, 30, 31, 
 action = st.one_of(
     tick, tick, tick, tick,
     st.tuples(st.just("ready"), st.sampled_from(["candidate", "candidate", "stable"]), st.booleans()),
+    st.tuples(st.just("partial"), st.booleans()),
     st.tuples(st.just("fail"), st.sampled_from([False, False, True])),
     st.tuples(st.just("bump"), st.sampled_from(["1.0.0", "2.0.0", "3.0.0"])),
     st.tuples(st.just("command"), st.sampled_from(list(rollout.COMMANDS) + ["bogus"])),
@@ -112,6 +113,8 @@ def run(kind: str, step_duration: str, window: float | None, promote_winner: boo
             name = cand if a[1] == "candidate" else stable
             if name:
                 (sim.ready.add if a[2] else sim.ready.discard)(name)
+        elif a[0] == "partial" and cand:
+            (sim.partial.add if a[1] else sim.partial.discard)(cand)
         elif a[0] == "fail" and cand:
             if a[1]:
                 sim.failed[cand] = "scripted failure"
