@@ -3,44 +3,75 @@
 Pure: no I/O, the clock is a parameter, and everything it needs to resume lives in the
 status it returns. The shell persists that status *before* it makes the SeldonDeployment
 match `Decision.predictors`, so an operator killed at any moment re-derives the same
-routing on restart and never skips or repeats a step (a step advances only when
-`now - stepStartedAt >= stepDuration`, and advancing resets `stepStartedAt`).
+routing on restart and never skips or repeats a step.
 
-Safety rules, each enforced here and property-tested:
-* a candidate gets traffic only once Seldon reports it ready;
-* the stable predictor is removed only after a promotion's 100/0 routing was applied;
-* missing data (Inconclusive) and provider errors hold the weight and pause past their
-  limits; they never promote and never roll back on their own.
+Invariants, each enforced here and checked by the property tests in
+`tests/unit/test_rollout_properties.py` over random histories of every strategy (canary,
+A/B, shadow first), verdicts, readiness flaps, spec edits, crashes and every command in
+every phase:
+
+1. **No promotion without a Pass of the current step.** A canary step advances, a
+   shadow ends and an A/B winner is promoted only when the latest analysis is Pass, was
+   taken after the step started and covers data from inside the step (its window starts
+   at or after `stepStartedAt`). A person's `promote` command is the one override, and
+   its event says so.
+2. **Weight only goes to a ready candidate.** The candidate gets its first step once
+   Seldon reports it ready; a candidate that turns unready drops to 0 % at once and is
+   rolled back unless ready again within `readinessGrace`. An unready stable predictor
+   pauses the rollout; no weight moves until it is ready again.
+3. **Every phase of a rollout can end.** Waiting for readiness and `Promoting` are bounded
+   by `progressDeadline`; `abort` and setting `spec.model.version` back to the stable
+   version end every phase, `Promoting` included; a Paused rollout resumes or is aborted.
+4. **Pause holds in every phase.** `spec.paused` and the `pause` command hold the weight
+   (also while waiting for readiness) until `spec.paused: false` or `resume`; a command
+   that cannot be honoured is refused with an event saying what to do instead.
+5. **A tick never raises** on any spec the parser accepts, including steps edited
+   mid-rollout: the next weight is the first step above the current one.
+6. Missing data (Inconclusive) and provider errors hold the weight and pause past their
+   limits; they never promote and never roll back on their own.
+7. The stable predictor is removed only after a promotion's 100/0 routing was applied;
+   a step's clock starts when its routing is observed in Seldon.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import seldon
 from .spec import Spec
 from .state import (  # noqa: F401 - re-exported: rollout.Status, rollout.PENDING, ...
-    AB_TESTING, COMMANDS, FAILED, IN_ROLLOUT, PAUSED, PENDING, PROGRESSING, PROMOTING, ROLLING_BACK,
-    SHADOWING, STABLE, Decision, Event, Observation, Status, iso, parse_time, predictors,
+    AB_TESTING, COMMANDS, FAILED, HISTORY_LIMIT, IN_ROLLOUT, PAUSE_COMMAND, PAUSE_ERRORS, PAUSE_INCONCLUSIVE,
+    PAUSE_STABLE_UNREADY, PAUSE_USER, PAUSED, PENDING, PROGRESSING, PROMOTING, ROLLING_BACK, SHADOWING, STABLE,
+    Decision, Event, Observation, Status, iso, parse_time, predictors,
 )
 from .verdicts import AnalysisResult, Outcome
 
+_ANALYSING = (SHADOWING, PROGRESSING, AB_TESTING)
+
 
 def analysis_due(spec: Spec, status: Status, now: datetime) -> bool:
-    """Analyse a ready candidate once per interval; also while paused on missing data or
-    errors, so that the rollout resumes by itself when metrics come back."""
-    running = status.phase in (SHADOWING, PROGRESSING, AB_TESTING) or (
-        status.phase == PAUSED and status.pauseReason in ("inconclusive", "errors")
-    )
+    """Analyse a candidate that serves (or mirrors) traffic once per interval; also while
+    paused on missing data or errors, so that the rollout resumes by itself when metrics
+    come back. Not while the candidate is unready: it serves nobody."""
+    at = next_analysis_at(spec, status)
+    return at is not None and now >= at
+
+
+def next_analysis_at(spec: Spec, status: Status) -> datetime | None:
+    running = status.phase in _ANALYSING or (
+        status.phase == PAUSED and status.pauseReason in (PAUSE_INCONCLUSIVE, PAUSE_ERRORS))
     started = parse_time(status.stepStartedAt)
-    if not running or started is None:
-        return False
+    if not running or started is None or status.candidateUnreadySince:
+        return None
     last = parse_time((status.lastAnalysis or {}).get("time"))
-    since = max(started, last) if last else started
-    return (now - since).total_seconds() >= spec.analysis.interval
+    return (max(started, last) if last else started) + timedelta(seconds=spec.analysis.interval)
+
+
+def next_weight(steps: tuple[int, ...], current: int) -> int:
+    """The first step above `current`: steps edited mid-rollout never skip ahead or crash."""
+    return next((w for w in steps if w > current), 100)
 
 
 class _Machine:
@@ -54,8 +85,20 @@ class _Machine:
         self.st = dataclasses.replace(self.st, **changes)
 
     def emit(self, reason: str, message: str, warning: bool = False) -> None:
-        self.events.append(Event("Warning" if warning else "Normal", reason, message))
-        self.set(message=message)
+        """A transition: an event, the status message and an entry in status.history."""
+        history = self.st.history
+        seq = int(history[-1].get("seq", 0)) + 1 if history else 1
+        kind = "Warning" if warning else "Normal"
+        entry = {"seq": seq, "time": iso(self.now), "type": kind, "reason": reason, "message": message}
+        self.events.append(Event(kind, reason, message, seq))
+        self.set(message=message, history=(history + (entry,))[-HISTORY_LIMIT:])
+
+    def ready(self, predictor: str | None) -> bool:
+        return bool(predictor) and self.obs.seldon.is_ready(predictor or "")
+
+    def elapsed(self, since: str | None) -> float:
+        t = parse_time(since)
+        return 0.0 if t is None else (self.now - t).total_seconds()
 
     # -- transitions -----------------------------------------------------------------
     def deploy_fresh(self, reason: str, message: str) -> None:
@@ -63,8 +106,9 @@ class _Machine:
         self.set(
             phase=PENDING, stableVersion=m.version, stablePredictor=seldon.predictor_name(m.version),
             stableModel=dataclasses.asdict(m), candidateVersion=None, candidatePredictor=None,
-            candidateModel=None, candidateWeight=0, shadow=False, step=0, stepStartedAt=None,
-            rolloutStartedAt=None, pauseReason=None, pausedFrom=None, pendingResult=None,
+            candidateModel=None, candidateWeight=0, stepWeight=0, candidateUnreadySince=None, shadow=False,
+            step=0, stepStartedAt=None, rolloutStartedAt=iso(self.now), pauseReason=None, pausedFrom=None,
+            pendingResult=None,
         )
         self.emit(reason, message)
 
@@ -74,10 +118,10 @@ class _Machine:
         self.set(
             phase=SHADOWING if shadow else self.walk_phase(), candidateVersion=m.version,
             candidatePredictor=seldon.predictor_name(m.version, taken=self.st.stablePredictor),
-            candidateModel=dataclasses.asdict(m), candidateWeight=0, shadow=shadow, step=0,
-            stepStartedAt=None, rolloutStartedAt=iso(self.now), pauseReason=None, pausedFrom=None,
-            pendingResult=None, counters={"failed": 0, "inconclusive": 0, "errors": 0}, lastAnalysis=None,
-            abTest=None,
+            candidateModel=dataclasses.asdict(m), candidateWeight=0, stepWeight=0, candidateUnreadySince=None,
+            shadow=shadow, step=0, stepStartedAt=None, rolloutStartedAt=iso(self.now), pauseReason=None,
+            pausedFrom=None, pendingResult=None, counters={"failed": 0, "inconclusive": 0, "errors": 0},
+            lastAnalysis=None, abTest=None,
         )
         self.emit(reason, f"{prefix}Rolling out {m.version} (stable {self.st.stableVersion}): candidate predictor "
                   f"{self.st.candidatePredictor} added with no traffic until Seldon reports it ready.")
@@ -85,31 +129,43 @@ class _Machine:
     def walk_phase(self) -> str:
         return AB_TESTING if self.spec.strategy.type == "ABTest" else PROGRESSING
 
+    def start_step(self, weight: int, phase: str | None = None) -> None:
+        """Give the candidate `weight`; the step's clock restarts when the routing is seen."""
+        steps = self.spec.strategy.steps
+        self.set(phase=phase or self.st.phase, shadow=False, candidateWeight=weight, stepWeight=weight,
+                 step=sum(1 for w in steps if w < weight), stepStartedAt=iso(self.now))
+
     def roll_back(self, result: str, reason: str) -> None:
         """`result`: RolledBack (the candidate was worse or broken), Aborted (a person or a
         newer spec), NoWinner (an A/B test found no better version)."""
-        self.set(phase=ROLLING_BACK, candidateWeight=0, shadow=False, pendingResult={"result": result, "reason": reason})
+        self.set(phase=ROLLING_BACK, candidateWeight=0, shadow=False, candidateUnreadySince=None,
+                 pendingResult={"result": result, "reason": reason})
         verb = {"RolledBack": "Rolling back", "NoWinner": "Ending the A/B test of"}.get(result, "Aborting")
         self.emit({"RolledBack": "RollingBack", "NoWinner": "NoWinner"}.get(result, "Aborting"),
                   f"{verb} {self.st.candidateVersion}: {reason}. All traffic returns to {self.st.stableVersion}.",
                   warning=result == "RolledBack")
 
     def promote(self, reason: str) -> None:
-        self.set(phase=PROMOTING, shadow=False, candidateWeight=100, pendingResult={"result": "Promoted", "reason": reason})
+        # stepStartedAt now times the promotion itself (bounded by progressDeadline).
+        self.set(phase=PROMOTING, shadow=False, candidateWeight=100, stepWeight=100, stepStartedAt=iso(self.now),
+                 pendingResult={"result": "Promoted", "reason": reason})
         self.emit("Promoting", f"Promoting {self.st.candidateVersion}: {reason}. It now takes 100% of traffic; "
                   f"{self.st.stableVersion} is removed once that routing is applied.")
 
     def pause(self, reason: str, message: str) -> None:
         self.set(phase=PAUSED, pauseReason=reason, pausedFrom=self.st.pausedFrom or self.st.phase)
-        self.emit("Paused", message, warning=reason != "user")
+        self.emit("Paused", message, warning=reason not in (PAUSE_USER, PAUSE_COMMAND))
 
     def resume(self, why: str) -> None:
-        back = self.st.pausedFrom or PROGRESSING
-        c = dict(self.st.counters)
+        st = self.st
+        c = dict(st.counters)
         c.update(inconclusive=0, errors=0)
+        serving = bool(st.stepStartedAt) and not st.shadow and self.ready(st.candidatePredictor)
         # The step's timer restarts: the weight was held, so the step gets fresh evidence.
-        self.set(phase=back, pauseReason=None, pausedFrom=None, counters=c, stepStartedAt=iso(self.now))
-        self.emit("Resumed", f"Resumed at {self.st.candidateWeight}% to {self.st.candidateVersion}: {why}.")
+        self.set(phase=st.pausedFrom or self.walk_phase(), pauseReason=None, pausedFrom=None, counters=c,
+                 candidateWeight=st.stepWeight if serving else 0,
+                 stepStartedAt=iso(self.now) if st.stepStartedAt else None)
+        self.emit("Resumed", f"Resumed at {self.st.candidateWeight}% to {st.candidateVersion}: {why}.")
 
     def finish(self) -> None:
         """Second half of promote/roll back, once the 100/0 routing is in place."""
@@ -122,8 +178,9 @@ class _Machine:
                      stableModel=self.st.candidateModel)
         old = self.st
         self.set(phase=STABLE if result == "Promoted" else FAILED, lastRollout=record, candidateVersion=None,
-                 candidatePredictor=None, candidateModel=None, candidateWeight=0, shadow=False, step=0,
-                 stepStartedAt=None, pendingResult=None, pauseReason=None, pausedFrom=None)
+                 candidatePredictor=None, candidateModel=None, candidateWeight=0, stepWeight=0,
+                 candidateUnreadySince=None, shadow=False, step=0, stepStartedAt=None, pendingResult=None,
+                 pauseReason=None, pausedFrom=None)
         if result == "Promoted":
             self.emit("Promoted", f"{old.stableVersion} is now stable and serves 100% of traffic; "
                       f"the previous predictor was removed.")
@@ -136,48 +193,52 @@ class _Machine:
 
     # -- per phase -------------------------------------------------------------------
     def run(self) -> None:
-        st, spec = self.st, self.spec
-        if not st.phase:
-            self.deploy_fresh("Deploying", f"Deploying {spec.model.version} with 100% of traffic.")
-        elif st.phase == PENDING:
+        phase = self.st.phase
+        if not phase:
+            self.deploy_fresh("Deploying", f"Deploying {self.spec.model.version} with 100% of traffic.")
+        elif phase == PENDING:
             self.pending()
-        elif st.phase == STABLE:
+        elif phase == STABLE:
             self.stable()
-        elif st.phase in IN_ROLLOUT:
+        elif phase in IN_ROLLOUT:
             self.rolling()
-        elif st.phase == ROLLING_BACK and self.obs.applied:
+        elif phase == PROMOTING:
+            self.promoting()
+        elif phase == ROLLING_BACK and self.obs.applied:
             self.finish()
-        elif st.phase == PROMOTING and self.obs.applied and self.obs.seldon.is_ready(st.candidatePredictor or ""):
-            self.finish()
-        elif st.phase == FAILED:
+        elif phase == FAILED:
             self.failed()
         if self.obs.command and not any(e.reason.startswith("Command") for e in self.events):
-            self.consume_command_noop()
+            self.refuse_command()
 
     def pending(self) -> None:
-        v = self.spec.model.version
-        if v != self.st.stableVersion:
-            self.deploy_fresh("Deploying", f"Version changed to {v} before {self.st.stableVersion} became "
+        v, st = self.spec.model.version, self.st
+        if v != st.stableVersion:
+            self.deploy_fresh("Deploying", f"Version changed to {v} before {st.stableVersion} became "
                               f"available; deploying {v} instead (no traffic to protect yet).")
-        elif self.obs.seldon.is_ready(self.st.stablePredictor or ""):
-            self.set(phase=STABLE)
+        elif self.ready(st.stablePredictor):
+            self.set(phase=STABLE, rolloutStartedAt=None)
             self.emit("Available", f"{v} is available and serves 100% of traffic.")
-        elif failure := self.obs.seldon.failure(self.st.stablePredictor or ""):
+        elif failure := self.obs.seldon.failure(st.stablePredictor or ""):
             self.set(phase=FAILED)
             self.emit("DeployFailed", f"{v} failed to become available: {failure}", warning=True)
+        elif st.rolloutStartedAt and self.elapsed(st.rolloutStartedAt) > self.spec.strategy.progress_deadline:
+            self.set(phase=FAILED)
+            self.emit("DeployFailed", f"{v} did not become available within progressDeadline "
+                      f"{self.spec.strategy.progress_deadline:.0f}s; Seldon says: "
+                      f"{self.obs.seldon.description or self.obs.seldon.state or 'nothing'}. It becomes Stable "
+                      "as soon as Seldon reports it available.", warning=True)
 
     def stable(self) -> None:
         m = self.spec.model
         if m.version == self.st.stableVersion:
             self.set(stableModel=dataclasses.asdict(m))  # replicas, image: applied in place
-            if self.obs.command == "retry":
-                self.command_event("retry", "nothing to retry: no rollout has failed")
         else:
             self.start_rollout()
 
     def failed(self) -> None:
         v, st = self.spec.model.version, self.st
-        stable_ready = self.obs.seldon.is_ready(st.stablePredictor or "")
+        stable_ready = self.ready(st.stablePredictor)
         if v == st.stableVersion:
             if stable_ready:
                 self.set(phase=STABLE)
@@ -190,80 +251,156 @@ class _Machine:
         elif not st.lastRollout or v != st.lastRollout.get("version"):
             self.start_rollout()
 
-    def rolling(self) -> None:
-        spec, obs = self.spec, self.obs
-        v, cand = spec.model.version, self.st.candidatePredictor or ""
-        if v == self.st.stableVersion:
-            return self.roll_back("Aborted", "spec.model.version was set back to the stable version")
-        if v != self.st.candidateVersion:
-            old = self.st.candidateVersion
-            return self.start_rollout("Superseded", f"{old} was superseded mid-rollout by {v}; starting over. ")
-        if obs.command == "abort":
+    def ends_rollout(self) -> bool:
+        """What ends a rollout in any of its phases: a version edit, abort, Seldon's Failed."""
+        v, st, cmd = self.spec.model.version, self.st, self.obs.command
+        if v == st.stableVersion:
+            self.roll_back("Aborted", "spec.model.version was set back to the stable version")
+        elif v != st.candidateVersion:
+            self.start_rollout("Superseded", f"{st.candidateVersion} was superseded mid-rollout by {v}; starting over. ")
+        elif cmd == "abort":
             self.command_event("abort", "aborting the rollout")
-            return self.roll_back("Aborted", "aborted by a user")
+            self.roll_back("Aborted", "aborted by a user")
+        elif failure := self.obs.seldon.failure(st.candidatePredictor or ""):
+            self.roll_back("RolledBack", f"Seldon reports the candidate failed: {failure}")
+        else:
+            return False
+        return True
+
+    def rolling(self) -> None:
+        st, obs = self.st, self.obs
+        if self.ends_rollout():
+            return
         if obs.command == "promote":
-            if not obs.seldon.is_ready(cand):
-                return self.command_event("promote", f"refused: {self.st.candidateVersion} is not ready, "
-                                          "and an unready model never gets traffic")
+            if not self.ready(st.candidatePredictor):
+                return self.command_event("promote", f"refused: {st.candidateVersion} is not ready, and an unready "
+                                          "model never gets traffic; abort, or wait until Seldon reports it ready")
+            last = (st.lastAnalysis or {}).get("message") or "none yet"
             self.command_event("promote", "promoting now, skipping the remaining steps")
-            return self.promote("promoted by a user")
-        if failure := obs.seldon.failure(cand):
-            return self.roll_back("RolledBack", f"Seldon reports the candidate failed: {failure}")
-        if self.st.stepStartedAt is None:
-            return self.await_ready()
-        if self.st.phase == PAUSED:
+            return self.promote(f"promoted by a user, overriding the analysis (latest: {last})")
+        if self.watch_readiness():
+            return
+        if st.phase == PAUSED:
             return self.paused()
-        if spec.paused or obs.command == "pause":
-            if obs.command == "pause":
-                self.command_event("pause", "pausing")
-            return self.pause("user", f"Paused by spec.paused at {self.st.candidateWeight}% to {self.st.candidateVersion}.")
+        if self.spec.paused or obs.command == "pause":
+            return self.pause_by_user()
+        if st.stepStartedAt is None:
+            return self.await_ready()
         if obs.analysis is not None and not self.record(obs.analysis):
             return
         if not obs.applied:
             # This step's routing is not in Seldon yet (the operator died between writing
             # status and patching Seldon, or the patch failed): users have not seen this
-            # weight, so the step's time starts when they do. Without this, a restart after
-            # a long outage would advance past a step that never served anyone.
+            # weight, so the step's time starts when they do.
             self.set(stepStartedAt=iso(self.now))
             return
         self.maybe_advance()
 
+    def watch_readiness(self) -> bool:
+        """Candidate and stable readiness for the whole rollout; True when it acted."""
+        st, grace = self.st, self.spec.strategy.readiness_grace
+        if st.stepStartedAt is None:
+            return False  # still waiting for the first readiness: await_ready's deadline
+        if not self.ready(st.candidatePredictor):
+            if st.candidateUnreadySince is None:
+                self.set(candidateUnreadySince=iso(self.now), candidateWeight=0)
+                self.emit("CandidateUnready", f"{st.candidateVersion} is no longer ready: its "
+                          f"{st.candidateWeight}% returns to {st.stableVersion} now; it is rolled back unless "
+                          f"ready again within readinessGrace {grace:.0f}s.", warning=True)
+            elif self.elapsed(st.candidateUnreadySince) >= grace:
+                self.roll_back("RolledBack", f"the candidate stayed unready for readinessGrace {grace:.0f}s")
+            return True
+        if st.candidateUnreadySince is not None:
+            paused = st.phase == PAUSED
+            self.set(candidateUnreadySince=None, candidateWeight=0 if paused or st.shadow else st.stepWeight,
+                     stepStartedAt=iso(self.now))
+            self.emit("CandidateReady", f"{st.candidateVersion} is ready again; " + (
+                "it gets its weight back when the rollout resumes." if paused else
+                f"the step restarts at {self.st.candidateWeight}%."))
+            return True
+        if not self.ready(st.stablePredictor) and st.phase != PAUSED:
+            self.pause(PAUSE_STABLE_UNREADY, f"Paused: the stable predictor {st.stablePredictor} "
+                       f"({st.stableVersion}) is not ready; holding {st.candidateWeight}% to "
+                       f"{st.candidateVersion}. The rollout resumes when it is ready again.")
+            return True
+        return False
+
+    def pause_by_user(self) -> None:
+        command = self.obs.command == "pause"
+        if command:
+            self.command_event("pause", "pausing")
+        by = "the pause command; annotate modeldeploy.io/command=resume to continue" if command else \
+            "spec.paused; set it to false to continue"
+        self.pause(PAUSE_COMMAND if command else PAUSE_USER,
+                   f"Paused by {by}. Holding {self.st.candidateWeight}% to {self.st.candidateVersion}.")
+
     def await_ready(self) -> None:
         s, st = self.spec.strategy, self.st
-        if self.obs.seldon.is_ready(st.candidatePredictor or ""):
+        if self.ready(st.candidatePredictor):
             if st.shadow:
                 self.set(stepStartedAt=iso(self.now))
                 self.emit("Shadowing", f"{st.candidateVersion} is ready; mirroring traffic to it for "
                           f"{s.shadow_duration:.0f}s before any user sees its responses.")
             elif st.phase == AB_TESTING:
-                self.set(stepStartedAt=iso(self.now), candidateWeight=s.ab_split)
+                self.start_step(s.ab_split)
                 self.emit("ABTestStarted", f"{st.candidateVersion} is ready; A/B test at {100 - s.ab_split}/"
                           f"{s.ab_split} until {s.ab_min_samples} feedback per version (at most "
                           f"{s.ab_max_duration:.0f}s).")
             else:
-                self.set(stepStartedAt=iso(self.now), candidateWeight=s.steps[0])
-                self.emit("StepAdvanced", f"{st.candidateVersion} is ready; step 1/{len(s.steps)}: "
-                          f"{s.steps[0]}% of traffic.")
+                self.first_step(f"{st.candidateVersion} is ready")
             return
-        waited = (self.now - parse_time(st.rolloutStartedAt)).total_seconds()
-        if waited > s.progress_deadline:
-            self.roll_back("RolledBack", f"the candidate was not ready within {s.progress_deadline:.0f}s")
+        if self.elapsed(st.rolloutStartedAt) > s.progress_deadline:
+            self.roll_back("RolledBack", f"the candidate was not ready within progressDeadline {s.progress_deadline:.0f}s")
+
+    def first_step(self, why: str) -> None:
+        steps = self.spec.strategy.steps
+        self.start_step(steps[0], PROGRESSING)
+        self.emit("StepAdvanced", f"{why}; step 1/{len(steps)}: {steps[0]}% of traffic.")
 
     def paused(self) -> None:
-        st, obs = self.st, self.obs
-        if st.pauseReason == "user":
-            if obs.command == "resume" and self.spec.paused:
-                self.command_event("resume", "spec.paused is true: set it to false to resume")
+        st, obs, cmd = self.st, self.obs, self.obs.command
+        if self.spec.paused and st.pauseReason != PAUSE_USER:
+            self.set(pauseReason=PAUSE_USER)  # a person's pause outranks the operator's
+        reason = self.st.pauseReason
+        if cmd == "pause":
+            return self.command_event("pause", "already paused")
+        if reason == PAUSE_USER:
+            if cmd == "resume" and self.spec.paused:
+                self.command_event("resume", "refused: spec.paused is true; set it to false to resume")
             elif not self.spec.paused:
-                if obs.command == "resume":
+                if cmd == "resume":
                     self.command_event("resume", "resuming")
-                self.resume("resumed by a user")
+                self.resume("spec.paused is false")
             return
-        if obs.command == "resume":
+        if reason == PAUSE_STABLE_UNREADY:
+            if self.ready(st.stablePredictor):
+                return self.resume(f"the stable predictor {st.stablePredictor} is ready again")
+            if cmd == "resume":
+                self.command_event("resume", "refused: the stable predictor is not ready; the rollout resumes by "
+                                   "itself when it is, or abort to end it")
+            return
+        if cmd == "resume":
             self.command_event("resume", "resuming")
             return self.resume("resumed by a user")
+        if reason == PAUSE_COMMAND:
+            return
         if obs.analysis is not None and self.record(obs.analysis) and obs.analysis.outcome == Outcome.PASS:
             self.resume(f"analysis passes again ({obs.analysis.summary()})")
+
+    def promoting(self) -> None:
+        st, cmd, deadline = self.st, self.obs.command, self.spec.strategy.progress_deadline
+        if self.ends_rollout():
+            return
+        if cmd in ("pause", "promote", "resume"):
+            self.command_event(cmd, "refused: the promotion is already under way; abort returns all traffic "
+                               f"to {st.stableVersion}")
+        if not self.ready(st.candidatePredictor):
+            return self.roll_back("RolledBack", "the candidate became unready while it was being promoted")
+        if self.obs.applied:
+            return self.finish()
+        if self.elapsed(st.stepStartedAt) > deadline:
+            self.roll_back("RolledBack", f"the 100% routing was not observed in Seldon within progressDeadline "
+                           f"{deadline:.0f}s")
 
     def record(self, result: AnalysisResult) -> bool:
         """Count the verdict; return False when it ended or paused the rollout."""
@@ -278,10 +415,11 @@ class _Machine:
             # Sequential checks still collecting evidence are progress, not missing data:
             # low traffic makes the decision slower, it must not pause the rollout.
             c.update(inconclusive=0, errors=0)
-        self.set(counters=c, lastAnalysis={
-            "time": iso(self.now), "outcome": result.outcome.value, "message": result.summary(),
-            "checks": [ch.to_status() for ch in result.checks],
-        })
+        last = {"time": iso(self.now), "outcome": result.outcome.value, "message": result.summary(),
+                "checks": [ch.to_status() for ch in result.checks]}
+        if result.since is not None:
+            last["since"] = iso(result.since)
+        self.set(counters=c, lastAnalysis=last)
         summary = f"Analysis of {self.st.candidateVersion} at {self.st.candidateWeight}%: {result.summary()}"
         self.events.append(Event("Warning" if result.outcome != Outcome.PASS else "Normal",
                                  f"Analysis{result.outcome.value}", summary))
@@ -292,58 +430,74 @@ class _Machine:
             self.roll_back("RolledBack", f"{c['failed']} failed analyses (failureLimit {a.failure_limit}): {result.summary()}")
             return False
         if self.st.phase != PAUSED and c["inconclusive"] >= a.inconclusive_limit:
-            self.pause("inconclusive", f"Paused: {c['inconclusive']} inconclusive analyses in a row (inconclusiveLimit "
-                       f"{a.inconclusive_limit}); holding {self.st.candidateWeight}% until there is enough data.")
+            self.pause(PAUSE_INCONCLUSIVE, f"Paused: {c['inconclusive']} inconclusive analyses in a row "
+                       f"(inconclusiveLimit {a.inconclusive_limit}); holding {self.st.candidateWeight}% until there "
+                       "is enough data.")
             return False
         if self.st.phase != PAUSED and c["errors"] >= a.error_limit:
-            self.pause("errors", f"Paused: {c['errors']} analyses in a row could not read metrics (errorLimit "
+            self.pause(PAUSE_ERRORS, f"Paused: {c['errors']} analyses in a row could not read metrics (errorLimit "
                        f"{a.error_limit}); holding {self.st.candidateWeight}%, never promoting without data.")
             return False
         return True
 
+    def passed_this_step(self) -> bool:
+        """The latest analysis passed, after this step began, on data from inside the step."""
+        started, last = parse_time(self.st.stepStartedAt), self.st.lastAnalysis or {}
+        at, since = parse_time(last.get("time")), parse_time(last.get("since"))
+        return (started is not None and at is not None and last.get("outcome") == Outcome.PASS.value
+                and at > started and (since is None or since >= started))
+
     def maybe_advance(self) -> None:
         st, s = self.st, self.spec.strategy
-        started = parse_time(st.stepStartedAt)
-        last = st.lastAnalysis or {}
-        passed_this_step = last.get("outcome") == Outcome.PASS.value and parse_time(last.get("time")) >= started
-        elapsed = (self.now - started).total_seconds()
+        passed, elapsed = self.passed_this_step(), self.elapsed(st.stepStartedAt)
         if st.shadow:
-            if elapsed >= (s.shadow_duration or 0) and passed_this_step:
+            if elapsed >= (s.shadow_duration or 0) and passed:
                 if self.walk_phase() == AB_TESTING:
-                    self.set(phase=AB_TESTING, shadow=False, candidateWeight=s.ab_split, stepStartedAt=iso(self.now))
+                    self.start_step(s.ab_split, AB_TESTING)
                     self.emit("ABTestStarted", f"Shadow of {st.candidateVersion} passed; A/B test at "
                               f"{100 - s.ab_split}/{s.ab_split}.")
-                    return
-                self.set(phase=PROGRESSING, shadow=False, step=0, candidateWeight=s.steps[0], stepStartedAt=iso(self.now))
-                self.emit("StepAdvanced", f"Shadow of {st.candidateVersion} passed; step 1/{len(s.steps)}: {s.steps[0]}% of traffic.")
+                else:
+                    self.first_step(f"Shadow of {st.candidateVersion} passed")
             return
         if st.phase == AB_TESTING:
-            return self.judge_ab_test(elapsed)
-        if elapsed < s.step_duration or not passed_this_step:
+            return self.judge_ab_test(elapsed, passed)
+        if elapsed < s.step_duration or not passed:
             return
-        nxt = st.step + 1
-        if s.steps[nxt] >= 100:
-            return self.promote(f"all {len(s.steps) - 1} steps passed analysis")
-        self.set(step=nxt, candidateWeight=s.steps[nxt], stepStartedAt=iso(self.now))
-        self.emit("StepAdvanced", f"Step {nxt + 1}/{len(s.steps)}: {s.steps[nxt]}% of traffic to {st.candidateVersion}.")
+        nxt = next_weight(s.steps, st.stepWeight)
+        if nxt >= 100:
+            return self.promote(f"every step up to {st.stepWeight}% passed analysis")
+        self.start_step(nxt)
+        self.emit("StepAdvanced", f"Step {self.st.step + 1}/{len(s.steps)}: {nxt}% of traffic to {st.candidateVersion}.")
 
-    def judge_ab_test(self, elapsed: float) -> None:
+    def judge_ab_test(self, elapsed: float, passed: bool) -> None:
         """Decide once both versions have enough feedback (the comparison is decisive) or
-        maxDuration has passed; a winner only when its reward is significantly higher."""
+        maxDuration has passed; a winner only when its reward is significantly higher
+        *and* the guard checks pass. With promoteWinner false the verdict is frozen until
+        a person promotes or aborts, or a new version arrives."""
         s, r, st = self.spec.strategy, self.obs.reward, self.st
+        if (st.abTest or {}).get("frozen"):
+            return
         if r is not None:
             self.set(abTest={**r, "time": iso(self.now)})
         decisive = r is not None and r.get("outcome") == Outcome.PASS.value
-        if not decisive and elapsed < s.ab_max_duration:
+        over = elapsed >= s.ab_max_duration
+        if not decisive and not over:
             return
-        winner = r.get("winner") if decisive else None
+        winner = r.get("winner") if decisive and r is not None else None
         numbers = (st.abTest or {}).get("message", "no reward data") if r is None else r.get("message", "")
         if winner == "candidate":
+            if not passed:
+                if not over:
+                    return  # the reward says yes; the guards have not said Pass for this test yet
+                guard = (st.lastAnalysis or {}).get("message", "no analysis")
+                return self.roll_back("NoWinner", f"A/B test: {st.candidateVersion} earned more reward ({numbers}) "
+                                      f"but its guard checks did not pass within maxDuration (latest: {guard}); "
+                                      f"{st.stableVersion} stays")
             if s.ab_promote_winner:
-                return self.promote(f"the A/B test found it better on reward ({numbers})")
-            if not (st.abTest or {}).get("winner") == "candidate":
-                self.emit("WinnerFound", f"{st.candidateVersion} wins the A/B test on reward ({numbers}); "
-                          "promoteWinner is false: run `kubectl modeldeploy promote` to adopt it.")
+                return self.promote(f"the A/B test found it better on reward ({numbers}) and its guard checks pass")
+            self.set(abTest={**(self.st.abTest or {}), "winner": "candidate", "frozen": True})
+            self.emit("WinnerFound", f"{st.candidateVersion} wins the A/B test on reward ({numbers}); "
+                      "promoteWinner is false: run `kubectl modeldeploy promote` to adopt it, or abort.")
             return
         why = f"{st.stableVersion} earns more reward" if winner == "baseline" else "no significant difference in reward"
         if not decisive:
@@ -352,17 +506,57 @@ class _Machine:
 
     # -- commands ----------------------------------------------------------------------
     def command_event(self, command: str, what: str) -> None:
-        self.events.append(Event("Normal", f"Command{command.capitalize()}", f"modeldeploy.io/command={command}: {what}."))
+        self.emit(f"Command{command.capitalize()}", f"modeldeploy.io/command={command}: {what}.",
+                  warning=what.startswith("refused"))
 
-    def consume_command_noop(self) -> None:
-        cmd = self.obs.command
-        why = f"unknown command; use one of {', '.join(COMMANDS)}" if cmd not in COMMANDS else (
-            f"ignored in phase {self.st.phase}: no rollout in progress" if self.st.phase not in IN_ROLLOUT
-            else "ignored")
-        self.events.append(Event("Warning", f"Command{str(cmd).capitalize()}", f"modeldeploy.io/command={cmd}: {why}."))
+    def refuse_command(self) -> None:
+        cmd, phase = self.obs.command, self.st.phase
+        if cmd not in COMMANDS:
+            why = f"unknown command; use one of {', '.join(COMMANDS)}"
+        elif cmd == "retry" and phase == FAILED:
+            why = "nothing to retry: spec.model.version names a version that was not rolled back"
+        elif cmd == "retry":
+            why = "nothing to retry: no rollout has failed"
+        elif phase == ROLLING_BACK:
+            why = "refused: the rollout is already ending; set a new spec.model.version to start another"
+        elif phase not in IN_ROLLOUT + (PROMOTING,):
+            why = f"refused in phase {phase}: no rollout in progress; change spec.model.version to start one"
+        else:
+            why = "ignored"
+        self.emit(f"Command{str(cmd).capitalize()}", f"modeldeploy.io/command={cmd}: {why}.", warning=True)
 
 
-def _conditions(st: Status, obs: Observation, now: datetime) -> tuple[Mapping[str, Any], ...]:
+def next_action_at(spec: Spec, st: Status) -> datetime | None:
+    """When the core next has something to decide with no new observation: the next
+    analysis, the end of a step, or a deadline. The shell wakes the object then."""
+    s, times = spec.strategy, []
+
+    def after(start: str | None, seconds: float | None) -> None:
+        t = parse_time(start)
+        if t is not None and seconds is not None:
+            times.append(t + timedelta(seconds=seconds))
+
+    times.append(next_analysis_at(spec, st))
+    if st.phase in _ANALYSING and not st.candidateUnreadySince:
+        if st.stepStartedAt is None:
+            after(st.rolloutStartedAt, s.progress_deadline)
+        elif st.shadow:
+            after(st.stepStartedAt, s.shadow_duration)
+        elif st.phase == AB_TESTING:
+            after(st.stepStartedAt, s.ab_max_duration)
+        else:
+            after(st.stepStartedAt, s.step_duration)
+    if st.candidateUnreadySince:
+        after(st.candidateUnreadySince, s.readiness_grace)
+    if st.phase == PROMOTING:
+        after(st.stepStartedAt, s.progress_deadline)
+    if st.phase == PENDING:
+        after(st.rolloutStartedAt, s.progress_deadline)
+    due = [t for t in times if t is not None]
+    return min(due) if due else None
+
+
+def _conditions(st: Status, obs: Observation, now: datetime, generation: int | None) -> tuple[dict[str, Any], ...]:
     ready = bool(st.stablePredictor) and obs.seldon.is_ready(st.stablePredictor or "")
     progressing = st.phase in IN_ROLLOUT + (PROMOTING, ROLLING_BACK)
     wanted = {
@@ -377,7 +571,8 @@ def _conditions(st: Status, obs: Observation, now: datetime) -> tuple[Mapping[st
         prev = old.get(ctype)
         changed = prev is None or prev.get("status") != status
         out.append({"type": ctype, "status": status, "reason": reason, "message": message,
-                    "lastTransitionTime": iso(now) if changed else prev["lastTransitionTime"]})
+                    "lastTransitionTime": iso(now) if changed or not prev else prev["lastTransitionTime"],
+                    "observedGeneration": generation})
     return tuple(out)
 
 
@@ -385,6 +580,9 @@ def step(spec: Spec, status: Status, obs: Observation, now: datetime) -> Decisio
     """Advance the rollout by one tick; see the module docstring for the guarantees."""
     m = _Machine(spec, status, obs, now)
     m.run()
-    st = dataclasses.replace(m.st, conditions=_conditions(m.st, obs, now),
-                             observedGeneration=obs.generation if obs.generation is not None else m.st.observedGeneration)
+    generation = obs.generation if obs.generation is not None else m.st.observedGeneration
+    st = dataclasses.replace(m.st, observedGeneration=generation)
+    nxt = next_action_at(spec, st)
+    st = dataclasses.replace(st, conditions=_conditions(st, obs, now, generation),
+                             nextActionAt=iso(nxt) if nxt else None)
     return Decision(st, tuple(m.events), predictors(st))

@@ -51,6 +51,8 @@ class Strategy:
     shadow_duration: float | None = None
     # How long a new predictor may take to become ready before the rollout is abandoned.
     progress_deadline: float = 600.0
+    # How long a candidate that had traffic may stay unready (at 0 %) before it is rolled back.
+    readiness_grace: float = 30.0
     ab_split: int = 50
     ab_min_samples: int = 1000
     ab_max_duration: float = 1800.0

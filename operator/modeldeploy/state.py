@@ -20,14 +20,28 @@ PENDING, STABLE, SHADOWING, PROGRESSING, PAUSED = "Pending", "Stable", "Shadowin
 PROMOTING, ROLLING_BACK, FAILED, AB_TESTING = "Promoting", "RollingBack", "Failed", "ABTesting"
 IN_ROLLOUT = (SHADOWING, PROGRESSING, AB_TESTING, PAUSED)
 COMMANDS = ("promote", "abort", "pause", "resume", "retry")
+# Why a rollout is Paused, and so what resumes it: `spec.paused: false` (USER), the resume
+# command (COMMAND), a passing analysis or the resume command (INCONCLUSIVE, ERRORS), the
+# stable predictor being ready again (STABLE_UNREADY).
+PAUSE_USER, PAUSE_COMMAND, PAUSE_INCONCLUSIVE, PAUSE_ERRORS, PAUSE_STABLE_UNREADY = (
+    "user", "command", "inconclusive", "errors", "stable-unready")
+# Transitions kept in status.history: enough to read a whole rollout, bounded so a
+# long-lived object's status stays small.
+HISTORY_LIMIT = 50
 
 
 def iso(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 with milliseconds: a step's clock must survive a restart to within a tick."""
+    t = t.astimezone(timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
 def parse_time(s: str | None) -> datetime | None:
-    return None if not s else datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    """Times written by `iso`, and the whole-second form older versions wrote."""
+    if not s:
+        return None
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if "." in s else "%Y-%m-%dT%H:%M:%SZ"
+    return datetime.strptime(s, fmt).replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -42,10 +56,15 @@ class Status:
     candidateVersion: str | None = None
     candidatePredictor: str | None = None
     candidateModel: Mapping[str, Any] | None = None
+    # What Seldon routes to the candidate now; stepWeight is what the current step gives
+    # it, which differs while the candidate is unready (it then gets 0 %).
     candidateWeight: int = 0
+    stepWeight: int = 0
+    candidateUnreadySince: str | None = None
     shadow: bool = False
     step: int = 0
     stepStartedAt: str | None = None
+    nextActionAt: str | None = None
     rolloutStartedAt: str | None = None
     pauseReason: str | None = None
     pausedFrom: str | None = None
@@ -56,19 +75,26 @@ class Status:
     abTest: Mapping[str, Any] | None = None
     conditions: tuple[Mapping[str, Any], ...] = ()
     observedGeneration: int | None = None
+    # Every transition, oldest first: {seq, time, type, reason, message}. `seq` names the
+    # transition's Event, so a restarted operator can post what it missed, once.
+    history: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> Status:
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in (d or {}).items() if k in names and v is not None}
-        if "conditions" in kwargs:
-            kwargs["conditions"] = tuple(kwargs["conditions"])
+        for key in ("conditions", "history"):
+            if key in kwargs:
+                kwargs[key] = tuple(kwargs[key])
+        if "stepWeight" not in kwargs and kwargs.get("candidateWeight"):
+            kwargs["stepWeight"] = kwargs["candidateWeight"]  # status written before stepWeight existed
         return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, with None kept, so a merge patch also clears what was unset."""
         d = dataclasses.asdict(self)
         d["conditions"] = [dict(c) for c in self.conditions]
+        d["history"] = [dict(h) for h in self.history]
         return d
 
 
@@ -93,6 +119,9 @@ class Event:
     type: str  # Normal | Warning
     reason: str
     message: str
+    # The status.history entry this event records; None for analysis verdicts, which
+    # are summarised in status.lastAnalysis instead.
+    seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +147,7 @@ def predictors(status: Status) -> tuple[seldon.Predictor, ...]:
         weights = (0, 100)
     elif status.phase == ROLLING_BACK:
         weights = (100, 0)
-    elif status.shadow:
+    elif status.shadow and not status.candidateUnreadySince:
         return (
             seldon.Predictor(status.stablePredictor, stable.version, stable, 100),
             seldon.Predictor(status.candidatePredictor, cand.version, cand, 100, shadow=True),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -84,10 +85,14 @@ def combine(checks: list[CheckResult] | tuple[CheckResult, ...]) -> Outcome:
 class AnalysisResult:
     outcome: Outcome
     checks: tuple[CheckResult, ...] = field(default_factory=tuple)
+    # The start of the data the verdict rests on (now - window, or the step's start for
+    # evidence accumulated over the step). A step only advances on a Pass whose data all
+    # comes from inside that step; None when no metric was read.
+    since: datetime | None = None
 
     @classmethod
-    def of(cls, checks: list[CheckResult] | tuple[CheckResult, ...]) -> AnalysisResult:
-        return cls(combine(checks), tuple(checks))
+    def of(cls, checks: list[CheckResult] | tuple[CheckResult, ...], since: datetime | None = None) -> AnalysisResult:
+        return cls(combine(checks), tuple(checks), since)
 
     @property
     def decisive_fail(self) -> bool:

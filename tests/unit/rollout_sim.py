@@ -32,8 +32,8 @@ def make_spec(version: str = "1.0.0", **overrides) -> dict:
     return spec
 
 
-def verdict(outcome: Outcome) -> AnalysisResult:
-    return AnalysisResult.of([CheckResult("p99", outcome, f"scripted {outcome.value}")])
+def verdict(outcome: Outcome, since: datetime | None = None) -> AnalysisResult:
+    return AnalysisResult.of([CheckResult("p99", outcome, f"scripted {outcome.value}")], since)
 
 
 @dataclass
@@ -46,6 +46,7 @@ class Sim:
     failed: dict = field(default_factory=dict)
     events: list = field(default_factory=list)
     history: list = field(default_factory=list)  # (time, phase, candidate weight) after each tick
+    window: float | None = None  # seconds of data each analysis covers (None: not stated)
 
     def observation(self, analysis=None, command=None, reward=None) -> rollout.Observation:
         names = {p.name for p in self.applied}
@@ -64,7 +65,8 @@ class Sim:
         analysis = None
         if outcome is not None or rollout.analysis_due(spec, current, self.now):
             if rollout.analysis_due(spec, current, self.now):
-                analysis = verdict(outcome or Outcome.PASS)
+                since = self.now - timedelta(seconds=self.window) if self.window is not None else None
+                analysis = verdict(outcome or Outcome.PASS, since)
         due = analysis is not None and current.phase == rollout.AB_TESTING
         decision = rollout.step(spec, current, self.observation(analysis, command, reward if due else None), self.now)
         if crash_before_status:

@@ -127,7 +127,7 @@ def test_candidate_not_ready_within_deadline_rolls_back() -> None:
     assert sim.phase == rollout.PROGRESSING
     sim.tick(2)
     assert sim.phase == rollout.ROLLING_BACK
-    assert "not ready within 120s" in sim.status["message"]
+    assert "not ready within progressDeadline 120s" in sim.status["message"]
 
 
 def test_new_version_mid_rollout_restarts_from_step_zero() -> None:

@@ -8,6 +8,7 @@ operator's clock), so the same inputs always give the same verdict.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from ..providers import MetricProvider, MetricQueryError
@@ -15,7 +16,7 @@ from ..verdicts import AnalysisResult, CheckResult
 from . import checks
 from .config import AnalysisSpec, CustomMetric, ErrorRateMetric, LatencyMetric, Metric, OutputMetric, parse_analysis
 from .query import QuerySession, Target
-from .templates import CLASS_LABEL, CODE_LABEL, Templates
+from .templates import CLASS_LABEL, CODE_LABEL, Templates, prometheus_seconds
 
 
 def analyse(
@@ -43,7 +44,11 @@ def analyse(
     base = Templates.from_mapping(templates, "operator templates") if isinstance(templates, Mapping) else templates
     tmpl = spec.templates(base)
     session = QuerySession(provider, target.validated(spec.window), at)
-    return AnalysisResult.of([_run(metric, spec, tmpl, session) for metric in spec.metrics])
+    # The verdict rests on data from `since` on: a rollout step counts it only when that
+    # lies inside the step.
+    since = None if at is None else datetime.fromtimestamp(at - prometheus_seconds(session.target.window or spec.window),
+                                                           timezone.utc)
+    return AnalysisResult.of([_run(metric, spec, tmpl, session) for metric in spec.metrics], since)
 
 
 def _per_version(name: str, session: QuerySession, fetch: Callable[[str], Any]) -> tuple[Any, Any] | CheckResult:
