@@ -7,6 +7,8 @@ policies fed the *same* seeded traffic stream:
 * ``window``     today's per-window analysis: the real `analyse()` on the default metric
                  set, 1 m window, minSamples 100, failureLimit 2;
 * ``sequential`` the anytime-valid analysis (`analysis.sequential_analyse`);
+  ``sequential-10s`` the same looking every 10 s: an anytime-valid test may look as often
+  as it likes, so the decision is not held back to the next 30 s look;
 * ``flagger``    Flagger-style fixed thresholds on the candidate alone over the last
                  minute: p99 <= 1.25 x the baseline's true p99 and success rate >= 99 %,
                  no data counts as a failure; rolled back after `threshold` failed checks
@@ -17,7 +19,7 @@ Poisson arrivals at the scenario's rate, routed by the applied weights; each ver
 latency lognormal (median log-uniform 5-200 ms, sigma 0.3-0.8, drawn per run) counted in
 the Seldon executor's buckets, 0.5 % HTTP 500s, 10 output classes with Dirichlet(50)
 shares. The fake Prometheus answers the rendered default PromQL from cumulative
-counters, exactly (``offset`` differences), at 10 s resolution.
+counters, exactly (``offset`` differences), at 30 s resolution (the analysis interval).
 
 Reported per scenario and policy: rollback % (a false rollback on A/A rows, a detection
 on regression rows), promoted %, paused % (ever paused), median seconds and candidate
@@ -54,7 +56,7 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from simulate_analysis import CLASSES, SELDON_BUCKETS, js_shift  # noqa: E402
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-DT = 10  # seconds per simulated tick
+DT = 30  # seconds per simulated tick: the analysis interval, so every look sees fresh counts
 BASE_ERRORS = 0.005
 METRICS = [{"name": "p99", "latency": {}}, {"name": "errors", "errorRate": {}},
            {"name": "outputs", "outputDistribution": {}}]
@@ -105,16 +107,16 @@ class Version:
             row[len(SELDON_BUCKETS) + 1:] += rng.multinomial(n, self.shares)
         self.rows.append(row)
 
-    def window(self, tick: int, seconds: float) -> np.ndarray:
-        back = max(0, tick - int(round(seconds / DT)))
+    def window(self, tick: int, seconds: float, dt: int) -> np.ndarray:
+        back = max(0, tick - int(round(seconds / dt)))
         return self.rows[tick] - self.rows[back]
 
 
 class FakePrometheus:
     """Answers the rendered default templates from the versions' counters."""
 
-    def __init__(self, versions: dict[str, Version]) -> None:
-        self.versions = versions
+    def __init__(self, versions: dict[str, Version], dt: int) -> None:
+        self.versions, self.dt = versions, dt
         self.tick = 0
 
     def query(self, promql: str, at: float | None = None) -> list[Sample]:
@@ -122,7 +124,7 @@ class FakePrometheus:
         m = re.search(r"offset (\d+)([smh])", promql)
         seconds = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]  # type: ignore[union-attr]
         v = self.versions.get(predictor)
-        w = v.window(self.tick, seconds) if v else np.zeros(len(SELDON_BUCKETS) + 1 + CLASSES)
+        w = v.window(self.tick, seconds, self.dt) if v else np.zeros(len(SELDON_BUCKETS) + 1 + CLASSES)
         nb = len(SELDON_BUCKETS)
         if "_bucket" in promql:
             return [Sample({"le": "+Inf" if math.isinf(le) else repr(le)}, float(c))
@@ -138,7 +140,7 @@ class FakePrometheus:
 def flagger(threshold_p99: float) -> Callable[[FakePrometheus, rollout.Status], AnalysisResult]:
     def judge(prom: FakePrometheus, st: rollout.Status) -> AnalysisResult:
         v = prom.versions[TARGET.candidate]
-        w = v.window(prom.tick, 60)
+        w = v.window(prom.tick, 60, prom.dt)
         n, nb = w[len(SELDON_BUCKETS) - 1], len(SELDON_BUCKETS)
         if n == 0:
             return AnalysisResult.of([CheckResult("flagger", Outcome.FAIL, "no values found")])
@@ -149,7 +151,8 @@ def flagger(threshold_p99: float) -> Callable[[FakePrometheus, rollout.Status], 
 
 
 def spec_for(sc: Scenario, policy: str) -> dict:
-    analysis: dict = {"interval": "30s", "failureLimit": 2, "metrics": [dict(m) for m in METRICS]}
+    interval = "10s" if policy.endswith("-10s") else "30s"
+    analysis: dict = {"interval": interval, "failureLimit": 2, "metrics": [dict(m) for m in METRICS]}
     if policy == "window" and sc.margin is not None:
         analysis["metrics"][0] = {"name": "p99", "latency": {"maxRatioToBaseline": 1 + sc.margin}}
     if policy.startswith("flagger"):
@@ -170,6 +173,7 @@ class RunResult:
 
 
 def run_once(sc: Scenario, policy: str, seed: int, horizon_s: float) -> RunResult:
+    dt = 10 if policy.endswith("-10s") else DT
     rng = np.random.default_rng(seed)
     median, sigma = math.exp(rng.uniform(math.log(0.005), math.log(0.2))), rng.uniform(0.3, 0.8)
     shares = rng.dirichlet(np.full(CLASSES, 50.0))
@@ -177,7 +181,7 @@ def run_once(sc: Scenario, policy: str, seed: int, horizon_s: float) -> RunResul
     traffic = np.random.default_rng([seed, 1])  # the stream: identical across policies
     base = Version(median, sigma, BASE_ERRORS, shares)
     cand = Version(median * sc.latency, sigma, sc.errors, cand_shares)
-    prom = FakePrometheus({TARGET.baseline: base, TARGET.candidate: cand})
+    prom = FakePrometheus({TARGET.baseline: base, TARGET.candidate: cand}, dt)
     spec = parse(spec_for(sc, policy))
     aspec = parse_analysis(spec.analysis.raw)
     p99_limit = 1.25 * median * math.exp(2.326 * sigma)
@@ -187,10 +191,10 @@ def run_once(sc: Scenario, policy: str, seed: int, horizon_s: float) -> RunResul
                         stableModel=stable)
     applied = rollout.predictors(st)
     served_c, paused = 0, False
-    for tick in range(1, int(horizon_s / DT) + 1):
-        now = T0 + timedelta(seconds=tick * DT)
+    for tick in range(1, int(horizon_s / dt) + 1):
+        now = T0 + timedelta(seconds=tick * dt)
         weights = {p.name: (100 if p.shadow else p.traffic) for p in applied}
-        n = int(traffic.poisson(sc.rate * DT))
+        n = int(traffic.poisson(sc.rate * dt))
         n_c = int(traffic.binomial(n, weights.get(TARGET.candidate, 0) / 100)) if TARGET.candidate in weights else 0
         shadow = any(p.shadow for p in applied)
         served_c += n_c
@@ -201,7 +205,7 @@ def run_once(sc: Scenario, policy: str, seed: int, horizon_s: float) -> RunResul
         if rollout.analysis_due(spec, st, now):
             if policy == "window":
                 analysis = analyse(aspec, TARGET, prom, at=now.timestamp())
-            elif policy == "sequential":
+            elif policy.startswith("sequential"):
                 analysis = analyse_sequential(aspec, TARGET, prom, evidence(st, now, spec), at=now.timestamp(),
                                               margins={"p99": sc.margin})
             else:
@@ -213,7 +217,7 @@ def run_once(sc: Scenario, policy: str, seed: int, horizon_s: float) -> RunResul
         st, applied = decision.status, decision.predictors
         paused |= st.phase == rollout.PAUSED
         if st.phase in (rollout.STABLE, rollout.FAILED) and st.lastRollout:
-            return RunResult(st.lastRollout["result"], tick * DT, served_c, paused)
+            return RunResult(st.lastRollout["result"], tick * dt, served_c, paused)
     return RunResult("Undecided", horizon_s, served_c, paused)
 
 
@@ -234,7 +238,8 @@ def summarise(sc: Scenario, results: list[RunResult]) -> dict[str, float]:
         "paused": sum(r.paused for r in results) / n,
         "seconds": statistics.median(r.seconds for r in ended) if ended else math.nan,
         "requests": statistics.median(r.candidate_requests for r in ended) if ended else math.nan,
-        "right30": sum(r.result == right and r.seconds <= 1800 for r in results) / n,
+        # An A/B test ends at maxDuration (30 min) plus one tick: that is still "within 30 minutes".
+        "right30": sum(r.result == right and r.seconds <= 1800 + 30 for r in results) / n,
     }
 
 
@@ -244,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--horizon", type=float, default=60.0, help="minutes before a run counts as undecided")
     ap.add_argument("--only", default=",".join(SCENARIOS))
-    ap.add_argument("--policies", default="window,sequential,flagger-1,flagger-5")
+    ap.add_argument("--policies", default="window,sequential,sequential-10s,flagger-1,flagger-5")
     args = ap.parse_args(argv)
     policies = args.policies.split(",")
     t0 = time.monotonic()

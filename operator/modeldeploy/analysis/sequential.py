@@ -57,6 +57,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from scipy import special
+
 #: Jeffreys Beta(1/2, 1/2): the default mixing prior, minimax-regret for Bernoulli data.
 JEFFREYS = (0.5, 0.5)
 #: For error rates: Beta(1/2, 20), mean 2.4 %. Any fixed prior gives a valid CS; one that
@@ -112,6 +114,26 @@ def beta_binomial_cs(x: float, n: float, alpha: float, prior: tuple[float, float
     return lo, hi
 
 
+def beta_binomial_log_e_above(x: float, n: float, p0: float, prior: tuple[float, float] = JEFFREYS) -> float:
+    """log e-value against "the success probability is at most p0" (one-sided).
+
+    The prior restricted to (p0, 1]: every likelihood ratio against p0 with p > p0 is a
+    supermartingale whenever the true probability is <= p0, so their mixture is too. It
+    spends nothing on alternatives below p0, which buys up to log 2 over `beta_binomial_log_e`.
+    """
+    if n <= 0 or p0 >= 1.0:
+        return 0.0
+    if p0 <= 0.0:
+        return beta_binomial_log_e(x, n, p0, prior)
+    a, b = prior
+    tail = float(special.betainc(a + x, b + n - x, p0))
+    prior_tail = float(special.betainc(a, b, p0))
+    if tail >= 1.0:
+        return -math.inf
+    return (_log_marginal(x, n, prior) + math.log1p(-tail) - math.log1p(-prior_tail)
+            - x * math.log(p0) - (n - x) * math.log1p(-p0))
+
+
 def difference_cs(x_c: float, n_c: float, x_b: float, n_b: float, alpha: float,
                   prior: tuple[float, float] = RARE) -> tuple[float, float]:
     """A 1 - alpha CS for p_c - p_b: each version's CS at alpha/2, then interval arithmetic."""
@@ -163,6 +185,20 @@ def mixture_radius(information: float, alpha: float, rho: float) -> float:
         return math.inf
     v = information
     return math.sqrt((v + rho) * math.log((v + rho) / (rho * alpha * alpha))) / v
+
+
+def one_sided_log_e(score: float, information: float, rho: float) -> float:
+    """log e-value against "drift <= 0" from the score S = I (d_hat - margin).
+
+    The Gaussian mixture over positive drifts only (a half-normal prior), closed form
+    2 sqrt(rho / (I + rho)) exp(S^2 / 2(I + rho)) Phi(S / sqrt(I + rho)); each component is a
+    supermartingale when the true drift is <= 0, so the mixture is, and one crossing of
+    1/alpha is a level-alpha test at any stopping time. Pass the negated score for the
+    other side.
+    """
+    v = information + rho
+    z = score / math.sqrt(v)
+    return math.log(2.0) + 0.5 * math.log(rho / v) + 0.5 * z * z + special.log_ndtr(z)
 
 
 def normal_mixture(candidate: Moments, baseline: Moments, margin: float, alpha: float, rho: float,

@@ -8,7 +8,7 @@ Which counts, and why:
   steps: a later step starts with all the earlier evidence instead of from nothing.
 * errors: the failure test conditions on the routing share, which is constant only within
   a step, so it reads the counts since the step began (`since_step_s`) and spends alpha
-  across steps (alpha / 2 at the first, / 4 at the second, ...: the total stays <= alpha);
+  across steps (80 % at the first, then a fifth of the rest at each: the total stays <= alpha);
   its pass test is two-sample and uses the counts since the rollout began.
 
 Pure except through the provider, like `analyse`.
@@ -39,7 +39,9 @@ class Evidence:
     step: int = 0  # index of the step, for spending alpha across steps
 
     def step_alpha(self, alpha: float) -> float:
-        return alpha / 2 ** (self.step + 1)
+        """Alpha for a test that restarts at every step: 80 % at the first, where a bad
+        candidate is met, then a fifth of the rest at each later one (the sum is alpha)."""
+        return alpha * 0.8 * 0.2 ** self.step
 
 
 def _window(seconds: float) -> str:

@@ -73,14 +73,6 @@ def _e(log_e: float) -> str:
     return f"{e:.3g}"
 
 
-def _decide(lower: float, upper_pass: float, m: Margins) -> Outcome:
-    if lower > m.fail:
-        return Outcome.FAIL
-    if upper_pass < m.passing:
-        return Outcome.PASS
-    return Outcome.INCONCLUSIVE
-
-
 def _collecting(name: str, what: str, nb: int, nc: int, need: int) -> CheckResult:
     return CheckResult(name, Outcome.INCONCLUSIVE,
                        f"collecting: {nc} candidate and {nb} baseline {what} so far; the test needs {need} of each "
@@ -144,9 +136,11 @@ def latency(name: str, baseline: stats.Buckets, candidate: stats.Buckets, margin
     fail_log, pass_log = math.log1p(margins.fail), math.log1p(margins.passing)
     at_fail = seq.normal_mixture(mc, mb, fail_log, margins.alpha, LATENCY_RHO, floor)
     at_pass = seq.normal_mixture(mc, mb, pass_log, margins.beta, LATENCY_RHO, floor)
-    outcome = _decide(at_fail.lower, at_pass.upper, margins)
-    d = at_fail.estimate
-    log_e = at_fail.log_e if d > fail_log else min(at_fail.log_e, 0.0)
+    d, info = at_fail.estimate, at_fail.information
+    log_e = seq.one_sided_log_e(info * (d - fail_log), info, LATENCY_RHO)
+    log_e_pass = seq.one_sided_log_e(-info * (d - pass_log), info, LATENCY_RHO)
+    outcome = (Outcome.FAIL if log_e >= math.log(1 / margins.alpha) else
+               Outcome.PASS if log_e_pass >= math.log(1 / margins.beta) else Outcome.INCONCLUSIVE)
     est, lo, hi = math.expm1(d), math.expm1(at_fail.lower), math.expm1(at_fail.upper)
     qb, qc = stats.histogram_quantile(quantile, base), stats.histogram_quantile(quantile, cand)
     label = f"p{quantile * 100:g}"
@@ -223,11 +217,11 @@ def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Ma
     rate_lower = seq.beta_binomial_cs(seb, snb, margins.alpha / 2)[0] if margins.fail > 0 else 0.0
     theta0 = share_of_errors_null(share, margins.fail, rate_lower)
     errors = sec + seb
-    theta_lo = seq.beta_binomial_cs(sec, errors, alpha_theta)[0] if errors else 0.0
-    log_e = seq.beta_binomial_log_e(sec, errors, theta0) if errors and sec / errors > theta0 else 0.0
+    log_e = seq.beta_binomial_log_e_above(sec, errors, theta0)
     lo, hi = seq.difference_cs(ec, nc, eb, nb, margins.alpha)
     _, hi_pass = seq.difference_cs(ec, nc, eb, nb, margins.beta)
-    outcome = Outcome.FAIL if theta_lo > theta0 else Outcome.PASS if hi_pass < margins.passing else Outcome.INCONCLUSIVE
+    outcome = (Outcome.FAIL if log_e >= math.log(1 / alpha_theta) else
+               Outcome.PASS if hi_pass < margins.passing else Outcome.INCONCLUSIVE)
     rb, rc = eb / nb, ec / nc
     e = math.exp(min(log_e, 700.0))
     shown = (f"error rate {rc:.2%} ({ec}/{nc}) vs baseline {rb:.2%} ({eb}/{nb}), increase {_pts(rc - rb)}, "
