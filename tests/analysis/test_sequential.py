@@ -18,6 +18,7 @@ from scipy import integrate
 from scipy import stats as sst
 
 from modeldeploy.analysis import sequential as seq
+from modeldeploy.analysis.reward import compare_rewards
 from modeldeploy.analysis import sequential_checks as sc
 from modeldeploy.analysis import stats
 from modeldeploy.verdicts import Outcome
@@ -179,3 +180,29 @@ def test_a_per_look_test_would_fail_this_harness() -> None:
                 fails += 1
                 break
     assert fails / 200 > ALPHA + TOLERANCE
+
+
+def _false_winner_rate(sequential: bool) -> float:
+    """A/A reward streams (both 0.8 correct), compared after every 50 feedback per version."""
+    rng = np.random.default_rng(11)
+    wins = 0
+    for _ in range(RUNS):
+        rb = rc = n = 0
+        for _ in range(LOOKS):
+            n += 50
+            rb, rc = rb + rng.binomial(50, 0.8), rc + rng.binomial(50, 0.8)
+            if compare_rewards(rb, n, rc, n, confidence=1 - ALPHA, sequential=sequential).winner is not None:
+                wins += 1
+                break
+    return wins / RUNS
+
+
+def test_reward_confidence_sequence_names_a_false_winner_at_most_alpha() -> None:
+    assert _false_winner_rate(sequential=True) <= ALPHA + TOLERANCE
+    assert _false_winner_rate(sequential=False) > ALPHA + TOLERANCE  # the fixed-sample interval, re-checked
+
+
+def test_reward_confidence_sequence_finds_a_clear_winner() -> None:
+    r = compare_rewards(800, 1000, 900, 1000, confidence=0.95, sequential=True)
+    assert r.winner == "candidate" and r.lower is not None and r.lower > 0
+    assert "confidence sequence" in r.message
