@@ -208,7 +208,7 @@ def run_once(sc: Scenario, policy: str, seed: int, horizon_s: float) -> RunResul
             if policy == "window":
                 analysis = analyse(aspec, TARGET, prom, at=now.timestamp())
             elif policy.startswith("sequential"):
-                analysis = analyse_sequential(aspec, TARGET, prom, evidence(st, now, spec), at=now.timestamp(),
+                analysis = analyse_sequential(aspec, TARGET, prom, Evidence.of_status(st, now), at=now.timestamp(),
                                               margins={"p99": sc.margin})
             else:
                 analysis = judge_flagger(prom, st)
@@ -224,13 +224,6 @@ def run_once(sc: Scenario, policy: str, seed: int, horizon_s: float) -> RunResul
         if st.phase in (rollout.STABLE, rollout.FAILED) and st.lastRollout:
             return RunResult(st.lastRollout["result"], tick * dt, served_c, False)
     return RunResult("Undecided", horizon_s, served_c, False)
-
-
-def evidence(st: rollout.Status, now: datetime, spec) -> Evidence:
-    started = rollout.parse_time(st.rolloutStartedAt) or now
-    step_started = rollout.parse_time(st.stepStartedAt) or now
-    share = 0.5 if st.shadow else st.candidateWeight / 100
-    return Evidence((now - started).total_seconds(), (now - step_started).total_seconds(), share, st.step)
 
 
 def summarise(sc: Scenario, results: list[RunResult]) -> dict[str, float]:

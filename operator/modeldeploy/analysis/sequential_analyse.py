@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ..providers import MetricProvider, MetricQueryError
+from ..state import Status, parse_time
 from ..verdicts import AnalysisResult, CheckResult
 from . import checks
 from . import sequential_checks as sc
@@ -37,6 +39,14 @@ class Evidence:
     since_step_s: float
     share: float  # the candidate's share of requests in this step (0.5 for a shadow: both serve all)
     step: int = 0  # index of the step, for spending alpha across steps
+
+    @classmethod
+    def of_status(cls, status: Status, now: datetime) -> Evidence:
+        """From the rollout's status: the windows start at rolloutStartedAt and stepStartedAt."""
+        rollout_start = parse_time(status.rolloutStartedAt) or now
+        step_start = parse_time(status.stepStartedAt) or now
+        share = 0.5 if status.shadow else status.candidateWeight / 100
+        return cls((now - rollout_start).total_seconds(), (now - step_start).total_seconds(), share, status.step)
 
     def step_alpha(self, alpha: float) -> float:
         """Alpha for a test that restarts at every step: 80 % at the first, where a bad

@@ -217,7 +217,9 @@ def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Ma
     rate_lower = seq.beta_binomial_cs(seb, snb, margins.alpha / 2)[0] if margins.fail > 0 else 0.0
     theta0 = share_of_errors_null(share, margins.fail, rate_lower)
     errors = sec + seb
-    log_e = seq.beta_binomial_log_e_above(sec, errors, theta0)
+    # Without a routing share in (0, 1) (a candidate taken out of routing while unready)
+    # the step's errors cannot be attributed: no failure test until the share is back.
+    log_e = seq.beta_binomial_log_e_above(sec, errors, theta0) if 0 < share < 1 else 0.0
     lo, hi = seq.difference_cs(ec, nc, eb, nb, margins.alpha)
     _, hi_pass = seq.difference_cs(ec, nc, eb, nb, margins.beta)
     outcome = (Outcome.FAIL if log_e >= math.log(1 / alpha_theta) else
