@@ -4,9 +4,9 @@ Not a test: run it and read the table. Every run is one rollout driven by the re
 `rollout.step` (the state machine the operator runs) on a fake clock, with the three
 policies fed the *same* seeded traffic stream:
 
-* ``window``     today's per-window analysis: the real `analyse()` on the default metric
-                 set, 1 m window, minSamples 100, failureLimit 2;
-* ``sequential`` the anytime-valid analysis (`analysis.sequential_analyse`);
+* ``window``     the per-window analysis (``method: window``): the real `analyse()` on
+                 the default metric set, 1 m window, minSamples 100, failureLimit 2;
+* ``sequential`` the anytime-valid analysis (``method: sequential``, the default);
   ``sequential-10s`` the same looking every 10 s: an anytime-valid test may look as often
   as it likes, so the decision is not held back to the next 30 s look;
 * ``flagger``    Flagger-style fixed thresholds on the candidate alone over the last
@@ -49,7 +49,7 @@ from scipy import stats as sst
 
 from modeldeploy import rollout, seldon
 from modeldeploy.analysis import Target, analyse, parse_analysis, stats
-from modeldeploy.analysis.sequential_analyse import Evidence, analyse_sequential
+from modeldeploy.analysis.sequential_analyse import Evidence
 from modeldeploy.providers import Sample
 from modeldeploy.spec import parse
 from modeldeploy.verdicts import AnalysisResult, CheckResult, Outcome
@@ -154,9 +154,12 @@ def flagger(threshold_p99: float) -> Callable[[FakePrometheus, rollout.Status], 
 
 def spec_for(sc: Scenario, policy: str) -> dict:
     interval = "10s" if policy.endswith("-10s") else "30s"
-    analysis: dict = {"interval": interval, "failureLimit": 2, "metrics": [dict(m) for m in METRICS]}
-    if policy == "window" and sc.margin is not None:
-        analysis["metrics"][0] = {"name": "p99", "latency": {"maxRatioToBaseline": 1 + sc.margin}}
+    method = "window" if policy in ("window", "flagger-1", "flagger-5") else "sequential"
+    analysis: dict = {"method": method, "interval": interval, "failureLimit": 2,
+                      "metrics": [dict(m) for m in METRICS]}
+    if sc.margin is not None:  # each method's tolerance knob
+        latency = {"maxRatioToBaseline": 1 + sc.margin} if method == "window" else {"maxIncrease": sc.margin}
+        analysis["metrics"][0] = {"name": "p99", "latency": latency}
     if policy.startswith("flagger"):
         analysis["failureLimit"] = int(policy.split("-")[1])
     strategy: dict = {"type": "Canary", "canary": {"steps": [10, 25, 50, 100], "stepDuration": "1m"}}
@@ -205,11 +208,8 @@ def run_once(sc: Scenario, policy: str, seed: int, horizon_s: float) -> RunResul
         prom.tick = tick
         analysis = None
         if rollout.analysis_due(spec, st, now):
-            if policy == "window":
-                analysis = analyse(aspec, TARGET, prom, at=now.timestamp())
-            elif policy.startswith("sequential"):
-                analysis = analyse_sequential(aspec, TARGET, prom, Evidence.of_status(st, now), at=now.timestamp(),
-                                              margins={"p99": sc.margin})
+            if not policy.startswith("flagger"):  # the operator's own call (analyzer.py)
+                analysis = analyse(aspec, TARGET, prom, at=now.timestamp(), evidence=Evidence.of_status(st, now))
             else:
                 analysis = judge_flagger(prom, st)
         names = {p.name for p in applied}

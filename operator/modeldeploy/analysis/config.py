@@ -4,6 +4,7 @@ The CRD's schema is the first line of validation; this is the second (and the so
 of the defaults the schema repeats). Fields, as the API server stores them::
 
     analysis:
+      method: sequential       # or window: the classical per-window tests (see below)
       interval: 30s            # Go duration; how often the operator analyses
       window: <derived>        # Prometheus duration; default max(2 x interval, 1m)
       minSamples: 100          # per version per window, else Inconclusive
@@ -14,9 +15,10 @@ of the defaults the schema repeats). Fields, as the API server stores them::
         {latency, errors, outputs, reward, feedback}: "<PromQL with {{placeholders}}>"
       metrics:                 # each item has a name and exactly one kind
         - name: p99
-          latency: {quantile: 0.99, maxMs: <none>, maxRatioToBaseline: <none>, significance: 0.005}
+          latency: {quantile: 0.99, maxMs: <none>, maxRatioToBaseline: <none>, significance: 0.005,
+                    maxIncrease: <none>}   # sequential: tolerated slow-down (0.25 = 25 %)
         - name: errors
-          errorRate: {max: 0.01, significance: 0.005}
+          errorRate: {max: 0.01, significance: 0.005, maxIncrease: <none>}  # sequential: points (0.005)
         - name: outputs
           outputDistribution: {maxJensenShannon: 0.05*, maxPSI: <none>, significance: 0.005, test: chiSquare}
         - name: custom
@@ -25,7 +27,12 @@ of the defaults the schema repeats). Fields, as the API server stores them::
           max: <none>          # at least one of min/max
     # * 0.05 when neither maxJensenShannon nor maxPSI is set; only maxPSI: PSI gate alone
 
-Why these defaults:
+With ``method: sequential`` (the default) ``significance`` is each check's alpha (its
+probability of ever failing an acceptable candidate), ``maxIncrease`` the tolerance it is
+tested against, and ``minSamples``, ``window``, ``maxMs``, ``maxRatioToBaseline``,
+``max`` and ``maxPSI`` belong to the window method only (see docs/analysis.md).
+
+Why these defaults (of the window method):
 
 * ``window`` twice the interval so every request is seen by two analyses (none falls
   between windows when scrapes jitter), and at least a minute so a Prometheus scraping
@@ -60,6 +67,10 @@ from .errors import AnalysisConfigError
 from .templates import Templates, check_template, format_duration, prometheus_seconds
 
 DEFAULT_INTERVAL = "30s"
+#: sequential: anytime-valid tests on evidence accumulated over the rollout (sequential.py);
+#: window: the classical tests on each window (checks.py).
+METHODS = ("sequential", "window")
+DEFAULT_METHOD = "sequential"
 MIN_DEFAULT_WINDOW_S = 60.0
 DEFAULT_MIN_SAMPLES = 100
 DEFAULT_FAILURE_LIMIT = 2
@@ -82,6 +93,7 @@ class LatencyMetric:
     max_ms: float | None = None
     max_ratio: float | None = None
     significance: float = DEFAULT_SIGNIFICANCE
+    max_increase: float | None = None  # sequential: tolerated slow-down, 0.25 = 25 %
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,7 @@ class ErrorRateMetric:
     name: str
     max: float = DEFAULT_MAX_ERROR_RATE
     significance: float = DEFAULT_SIGNIFICANCE
+    max_increase: float | None = None  # sequential: tolerated rise of the error rate, 0.005 = half a point
 
 
 @dataclass(frozen=True)
@@ -125,6 +138,7 @@ Metric = Union[LatencyMetric, ErrorRateMetric, OutputMetric, CustomMetric]
 
 @dataclass(frozen=True)
 class AnalysisSpec:
+    method: str = DEFAULT_METHOD
     interval_s: float = 30.0
     window: str = "1m"
     min_samples: int = DEFAULT_MIN_SAMPLES
@@ -220,20 +234,22 @@ def _metric(item: Any, where: str) -> Metric:
     _only(item, ("name", kind), where)
     w = f"{where}.{kind}"
     if kind == "latency":
-        d = _only(item[kind], ("quantile", "maxMs", "maxRatioToBaseline", "significance"), w)
+        d = _only(item[kind], ("quantile", "maxMs", "maxRatioToBaseline", "significance", "maxIncrease"), w)
         return LatencyMetric(
             name,
             quantile=_required(d, "quantile", w, DEFAULT_QUANTILE, 0.0, 1.0, lo_open=True, hi_open=True),
             max_ms=_number(d, "maxMs", w, None, 0.0, math.inf, lo_open=True),
             max_ratio=_number(d, "maxRatioToBaseline", w, None, 0.0, math.inf, lo_open=True),
             significance=_significance(d, w),
+            max_increase=_number(d, "maxIncrease", w, None, 0.0, 10.0),
         )
     if kind == "errorRate":
-        d = _only(item[kind], ("max", "significance"), w)
+        d = _only(item[kind], ("max", "significance", "maxIncrease"), w)
         return ErrorRateMetric(
             name,
             max=_required(d, "max", w, DEFAULT_MAX_ERROR_RATE, 0.0, 1.0),
             significance=_significance(d, w),
+            max_increase=_number(d, "maxIncrease", w, None, 0.0, 1.0),
         )
     d = _only(item[kind], ("maxJensenShannon", "maxPSI", "significance", "test"), w)
     if d.get("test", "chiSquare") != "chiSquare":
@@ -248,8 +264,11 @@ def _metric(item: Any, where: str) -> Metric:
 
 def parse_analysis(analysis: Mapping[str, Any] | None, where: str = "spec.analysis") -> AnalysisSpec:
     """Validate ``spec.analysis`` and fill in defaults; AnalysisConfigError names the field."""
-    a = _only(analysis, ("interval", "window", "minSamples", "failureLimit", "inconclusiveLimit",
+    a = _only(analysis, ("method", "interval", "window", "minSamples", "failureLimit", "inconclusiveLimit",
                          "errorLimit", "queries", "metrics"), where)
+    method = a.get("method", DEFAULT_METHOD)
+    if method not in METHODS:
+        raise AnalysisConfigError(f"{where}.method: {method!r} must be one of {', '.join(METHODS)}")
     interval_s = go_seconds(a.get("interval", DEFAULT_INTERVAL), f"{where}.interval")
     window = a.get("window") or default_window(interval_s)
     try:
@@ -259,6 +278,7 @@ def parse_analysis(analysis: Mapping[str, Any] | None, where: str = "spec.analys
             f"{where}.window: {window!r} is not a Prometheus duration such as 30s, 1m or 1h30m") from None
     queries = a.get("queries") or None
     spec_ = AnalysisSpec(
+        method=method,
         interval_s=interval_s,
         window=window,
         min_samples=_int(a, "minSamples", where, DEFAULT_MIN_SAMPLES),

@@ -16,7 +16,7 @@ Pure except through the provider, like `analyse`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,18 +60,15 @@ def _window(seconds: float) -> str:
 
 def analyse_sequential(spec: AnalysisSpec, target: Target, provider: MetricProvider, evidence: Evidence,
                        templates: Templates | None = None, *, at: float | None = None,
-                       margins: Mapping[str, float | None] | None = None,
                        beta: float = sc.DEFAULT_BETA) -> AnalysisResult:
-    """Every configured metric, decided sequentially. `margins`: metric name -> tolerated increase."""
+    """Every configured metric, decided sequentially against its ``maxIncrease``."""
     tmpl = spec.templates(templates)
     rollout = QuerySession(provider, Target(target.namespace, target.deployment, target.baseline, target.candidate,
                                             _window(evidence.since_rollout_s)).validated(spec.window), at)
     step = QuerySession(provider, Target(target.namespace, target.deployment, target.baseline, target.candidate,
                                          _window(evidence.since_step_s)).validated(spec.window), at)
     custom = QuerySession(provider, target.validated(spec.window), at)
-    margins = margins or {}
-    return AnalysisResult.of([_run(m, tmpl, rollout, step, custom, evidence, margins.get(m.name), beta)
-                              for m in spec.metrics])
+    return AnalysisResult.of([_run(m, tmpl, rollout, step, custom, evidence, beta) for m in spec.metrics])
 
 
 def _both(name: str, session: QuerySession, fetch: Callable[[QuerySession, str], Any]) -> tuple[Any, Any] | CheckResult:
@@ -85,12 +82,12 @@ def _both(name: str, session: QuerySession, fetch: Callable[[QuerySession, str],
 
 
 def _run(metric: Metric, tmpl: Templates, rollout: QuerySession, step: QuerySession, custom: QuerySession,
-         ev: Evidence, margin: float | None, beta: float) -> CheckResult:
+         ev: Evidence, beta: float) -> CheckResult:
     if isinstance(metric, LatencyMetric):
         got = _both(metric.name, rollout, lambda s, p: s.histogram(tmpl.latency, p))
         if isinstance(got, CheckResult):
             return got
-        m = sc.Margins.of(margin, sc.DEFAULT_LATENCY_PASS_MARGIN, metric.significance, beta)
+        m = sc.Margins.of(metric.max_increase, sc.DEFAULT_LATENCY_PASS_MARGIN, metric.significance, beta)
         return sc.latency(metric.name, *got, m, metric.quantile)
     if isinstance(metric, ErrorRateMetric):
         whole = _both(metric.name, rollout, lambda s, p: s.by(tmpl.errors, p, CODE_LABEL))
@@ -99,7 +96,7 @@ def _run(metric: Metric, tmpl: Templates, rollout: QuerySession, step: QuerySess
         this = _both(metric.name, step, lambda s, p: s.by(tmpl.errors, p, CODE_LABEL))
         if isinstance(this, CheckResult):
             return this
-        m = sc.Margins.of(margin, sc.DEFAULT_ERROR_PASS_MARGIN, ev.step_alpha(metric.significance), beta)
+        m = sc.Margins.of(metric.max_increase, sc.DEFAULT_ERROR_PASS_MARGIN, ev.step_alpha(metric.significance), beta)
         return sc.error_rate(metric.name, this[0], this[1], ev.share, whole[0], whole[1], m)
     if isinstance(metric, OutputMetric):
         got = _both(metric.name, rollout, lambda s, p: s.by(tmpl.outputs, p, CLASS_LABEL))
