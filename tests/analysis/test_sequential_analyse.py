@@ -6,7 +6,9 @@ import math
 import re
 from datetime import datetime, timezone
 
-from modeldeploy.analysis import parse_analysis
+import pytest
+
+from modeldeploy.analysis import AnalysisConfigError, analyse, parse_analysis
 from modeldeploy.analysis.query import Target
 from modeldeploy.analysis.sequential_analyse import Evidence, analyse_sequential
 from modeldeploy.providers import Sample
@@ -67,3 +69,23 @@ def test_evidence_from_status() -> None:
     assert ev == Evidence(180.0, 60.0, 0.25, 1)
     assert ev.step_alpha(0.01) == 0.01 * 0.8 * 0.2
     assert Evidence.of_status(Status(shadow=True), datetime(2026, 1, 1, tzinfo=timezone.utc)).share == 0.5
+
+
+def test_method_and_tolerances_are_parsed_with_clear_errors() -> None:
+    spec = parse_analysis({"metrics": [{"name": "p99", "latency": {"maxIncrease": 0.25}},
+                                       {"name": "errors", "errorRate": {"maxIncrease": 0.005}}]})
+    assert spec.method == "sequential"
+    assert [m.max_increase for m in spec.metrics] == [0.25, 0.005]  # type: ignore[union-attr]
+    assert parse_analysis({"method": "window"}).method == "window"
+    with pytest.raises(AnalysisConfigError, match=r"spec.analysis.method: 'bayes' must be one of sequential, window"):
+        parse_analysis({"method": "bayes"})
+    with pytest.raises(AnalysisConfigError, match=r"metrics\[0\].errorRate.maxIncrease"):
+        parse_analysis({"metrics": [{"name": "errors", "errorRate": {"maxIncrease": 2}}]})
+
+
+def test_the_window_method_and_scripts_without_evidence_keep_the_classical_tests() -> None:
+    prom = Recorder()
+    r = analyse(SPEC, TARGET, prom, at=0.0)
+    assert all(c.method is None for c in r.checks) and r.since is not None
+    windowed = parse_analysis({"method": "window", "metrics": [{"name": "p99", "latency": {}}]})
+    assert analyse(windowed, TARGET, prom, at=0.0, evidence=Evidence(600, 60, 0.1, 0)).checks[0].method is None
