@@ -113,6 +113,7 @@ def test_valid_minimal_object_gets_defaults(api, crds, namespace) -> None:
     assert spec["strategy"]["type"] == "Canary"
     assert "canary" not in spec["strategy"]  # its defaults apply in the operator (and to a given canary)
     assert spec["analysis"]["failureLimit"] == 2 and spec["analysis"]["inconclusiveLimit"] == 6
+    assert spec["analysis"]["method"] == "sequential"
     assert spec["model"]["replicas"] == 1 and spec["paused"] is False
 
 
