@@ -48,7 +48,7 @@ import numpy as np
 from scipy import stats as sst
 
 from modeldeploy import rollout, seldon
-from modeldeploy.analysis import Target, analyse, parse_analysis, stats
+from modeldeploy.analysis import Target, analyse, stats
 from modeldeploy.analysis.sequential_analyse import Evidence
 from modeldeploy.providers import Sample
 from modeldeploy.spec import parse
@@ -188,7 +188,7 @@ def run_once(sc: Scenario, policy: str, seed: int, horizon_s: float) -> RunResul
     cand = Version(median * sc.latency, sigma, sc.errors, cand_shares)
     prom = FakePrometheus({TARGET.baseline: base, TARGET.candidate: cand}, dt)
     spec = parse(spec_for(sc, policy))
-    aspec = parse_analysis(spec.analysis.raw)
+    aspec = spec.analysis
     p99_limit = 1.25 * median * math.exp(2.326 * sigma)
     judge_flagger = flagger(p99_limit)
     stable = {"name": "digits", "version": "1.0.0", "uri": "file:///m/1"}

@@ -95,7 +95,9 @@ def up(workdir: Path | None = None, kubeconfig: Path | None = None, tick: float 
                                 on_targets=lambda groups: prom.set_targets([router_group, *groups])).start()
         stack.callback(standin.stop)
         operator = operator_process(kubeconfig, workdir / "operator.log", [namespace], tick=tick,
-                                    env={"MODELDEPLOY_PROMETHEUS_URL": prom.url}).start()
+                                    # The shadow scenario's agreement check is a custom query: an admin opt-in.
+                                    env={"MODELDEPLOY_PROMETHEUS_URL": prom.url,
+                                         "MODELDEPLOY_ALLOW_CUSTOM_QUERIES": "true"}).start()
         stack.callback(operator.stop)
         yield Stack(api, kubeconfig, namespace, Objects(api, namespace), prom, router, router_port, standin,
                     operator, arts, workdir)

@@ -352,7 +352,9 @@ def group_rollouts(events: Sequence[EventRow]) -> list[Rollout]:
 
 
 def render_history(mdep: Mapping[str, Any], events: Sequence[EventRow], now: datetime, style: Style = PLAIN,
-                   event_ttl: str = "1h") -> str:
+                   event_ttl: str = "1h", from_status: bool = False) -> str:
+    """`events` are the object's events, or with `from_status` the entries of its
+    status.history (which outlive events, up to the operator's bound)."""
     meta, st = _meta(mdep), mdep.get("status") or {}
     lines = [f"{style.bold('Name:')} {meta.get('name')}  (namespace {meta.get('namespace')})"]
     lr = st.get("lastRollout") or {}
@@ -365,8 +367,12 @@ def render_history(mdep: Mapping[str, Any], events: Sequence[EventRow], now: dat
         lines.append(f"{style.bold('In progress:')} {st['candidateVersion']} ({style.word(st['phase'])}, "
                      f"started {age(st.get('rolloutStartedAt'), now)} ago)")
     groups = group_rollouts(events)
-    lines += ["", style.dim(f"From the events the API server still holds (kube-apiserver --event-ttl, {event_ttl} by "
-                            "default); older rollouts are gone from the cluster.")]
+    if from_status:
+        lines += ["", style.dim("From status.history (the operator keeps the latest transitions; older ones are "
+                                "dropped).")]
+    else:
+        lines += ["", style.dim(f"From the events the API server still holds (kube-apiserver --event-ttl, {event_ttl} "
+                                "by default); older rollouts are gone from the cluster.")]
     if not groups:
         lines += ["", "  <no events>"]
     for g in groups:

@@ -19,10 +19,11 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from . import GROUP, PLURAL, VERSION, metrics, rollout, seldon
+from . import GROUP, PLURAL, VERSION, metrics, notify, rollout, seldon
 from .analyzer import Analyzer
 from .kube import COMMAND_ANNOTATION, Kube, api_client
-from .spec import SpecError, parse
+from .spec import SpecError, parse_object
+from .validation import invalid_spec_status
 
 log = logging.getLogger("modeldeploy")
 TICK_SECONDS = float(os.environ.get("MODELDEPLOY_TICK_SECONDS", "1"))
@@ -36,11 +37,12 @@ def reconcile_once(kube: Kube, analyzer: Analyzer, namespace: str, name: str, no
         return None
     raw_status = mdep.get("status") or {}
     try:
-        spec = parse(mdep.get("spec") or {})
-    except SpecError as e:
-        if raw_status.get("message") != str(e):
-            kube.post_event(mdep, "Warning", "InvalidSpec", str(e))
-            kube.patch_status(mdep, {"message": str(e), "observedGeneration": mdep["metadata"].get("generation")})
+        spec = parse_object(mdep, allow_custom_queries=analyzer.allow_custom_queries)
+    except SpecError as e:  # before any traffic moves; reported once per error and generation
+        report = invalid_spec_status(raw_status, mdep["metadata"].get("generation"), e, now)
+        if report is not None:
+            kube.patch_status(mdep, report)
+            kube.post_event(mdep, "Warning", "InvalidSpec", report["message"])
         return None
     status = rollout.Status.from_dict(raw_status)
     sdep = kube.get_sdep(namespace, name)
@@ -62,6 +64,7 @@ def reconcile_once(kube: Kube, analyzer: Analyzer, namespace: str, name: str, no
     for event in decision.events:
         kube.post_event(mdep, event.type, event.reason, event.message)
         log.info("%s/%s %s: %s", namespace, name, event.reason, event.message)
+    notify.on_decision(mdep, status, decision, now)  # queued for webhooks; never blocks the tick
     # After status and events: a 409 retry of this tick is not counted twice.
     metrics.record(namespace, name, decision, analysis_seconds, analysis)
     if command:

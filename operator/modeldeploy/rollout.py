@@ -272,18 +272,22 @@ class _Machine:
         if self.ends_rollout():
             return
         if obs.command == "promote":
-            if not self.ready(st.candidatePredictor):
-                return self.command_event("promote", f"refused: {st.candidateVersion} is not ready, and an unready "
-                                          "model never gets traffic; abort, or wait until Seldon reports it ready")
-            last = (st.lastAnalysis or {}).get("message") or "none yet"
-            self.command_event("promote", "promoting now, skipping the remaining steps")
-            return self.promote(f"promoted by a user, overriding the analysis (latest: {last})")
-        if self.watch_readiness():
+            if self.ready(st.candidatePredictor):
+                last = (st.lastAnalysis or {}).get("message") or "none yet"
+                self.command_event("promote", "promoting now, skipping the remaining steps")
+                return self.promote(f"promoted by a user, overriding the analysis (latest: {last})")
+            self.command_event("promote", f"refused: {st.candidateVersion} is not ready, and an unready model "
+                               "never gets traffic; abort, or wait until Seldon reports it ready")
+        held = self.watch_readiness()
+        if self.st.phase == ROLLING_BACK:
             return
-        if st.phase == PAUSED:
+        # Commands and pauses are honoured even on a tick when readiness changed.
+        if self.st.phase == PAUSED:
             return self.paused()
         if self.spec.paused or obs.command == "pause":
             return self.pause_by_user()
+        if held:
+            return
         if st.stepStartedAt is None:
             return self.await_ready()
         if obs.analysis is not None and not self.record(obs.analysis):
@@ -297,7 +301,8 @@ class _Machine:
         self.maybe_advance()
 
     def watch_readiness(self) -> bool:
-        """Candidate and stable readiness for the whole rollout; True when it acted."""
+        """Candidate and stable readiness for the whole rollout; True when the step must
+        hold this tick (the candidate is unready, or was just restored)."""
         st, grace = self.st, self.spec.strategy.readiness_grace
         if st.stepStartedAt is None:
             return False  # still waiting for the first readiness: await_ready's deadline

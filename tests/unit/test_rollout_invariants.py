@@ -37,16 +37,24 @@ def spec_for(kind: str, step_duration: str, promote_winner: bool) -> dict:
     return spec
 
 
+tick = st.tuples(st.just("tick"), st.sampled_from([0, 1, 5, 10, 15, 29, 30, 31, 45, 60, 90]),
+                 st.sampled_from([Outcome.PASS, Outcome.PASS, Outcome.FAIL, Outcome.INCONCLUSIVE, Outcome.ERROR]),
+                 st.sampled_from(REWARDS), st.sampled_from([False] * 5 + [True]), st.sampled_from([False] * 5 + [True]))
 action = st.one_of(
-    st.tuples(st.just("tick"), st.integers(0, 90), st.sampled_from(list(Outcome)), st.sampled_from(REWARDS),
-              st.sampled_from([False, False, False, True]), st.sampled_from([False, False, False, True])),
+    tick, tick, tick, tick,
     st.tuples(st.just("ready"), st.sampled_from(["candidate", "candidate", "stable"]), st.booleans()),
-    st.tuples(st.just("fail"), st.booleans()),
+    st.tuples(st.just("fail"), st.sampled_from([False, False, True])),
     st.tuples(st.just("bump"), st.sampled_from(["1.0.0", "2.0.0", "3.0.0"])),
     st.tuples(st.just("command"), st.sampled_from(list(rollout.COMMANDS) + ["bogus"])),
     st.tuples(st.just("paused"), st.booleans()),
     st.tuples(st.just("steps"), st.sampled_from(STEP_EDITS)),
 )
+# Most histories start a rollout of a ready candidate, so the random part exercises the
+# steps, not only the wait for readiness.
+start = st.sampled_from([[], [("bump", "2.0.0"), ("tick", 1, Outcome.PASS, None, False, False), ("ready", "candidate", True)]] * 1
+                        + [[("bump", "2.0.0"), ("tick", 1, Outcome.PASS, None, False, False),
+                            ("ready", "candidate", True)]] * 3)
+histories = st.builds(lambda a, b: a + b, start, st.lists(action, min_size=15, max_size=60))
 setup = st.tuples(st.sampled_from(["canary", "ab", "shadow-canary", "shadow-ab"]), st.sampled_from(["10s", "1m"]),
                   st.sampled_from([None, 20.0, 60.0]), st.booleans())
 
@@ -120,8 +128,10 @@ def run(kind: str, step_duration: str, window: float | None, promote_winner: boo
     return sim
 
 
-def drain(sim: Sim, limit: int, **tick) -> None:
+def drain(sim: Sim, limit: int, dead_candidate: bool = False, **tick) -> None:
     for _ in range(limit):
+        if dead_candidate:  # whichever version is the candidate now never becomes ready
+            sim.ready.discard(sim.status.get("candidatePredictor") or "")
         if (sim.status.get("abTest") or {}).get("frozen") and sim.phase == rollout.AB_TESTING:
             sim.tick(1, command="promote")  # a winner frozen for a person ends when they act
         if sim.phase in TERMINAL and sim.status.get("stableVersion") and not sim.status.get("candidateVersion"):
@@ -132,7 +142,7 @@ def drain(sim: Sim, limit: int, **tick) -> None:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(setup, st.lists(action, min_size=1, max_size=50))
+@given(setup, histories)
 def test_invariants_hold_and_a_healthy_rollout_then_ends(setup, actions) -> None:
     """3. Every phase can end: once both versions are ready and analyses pass, whatever
     happened before, the rollout reaches Stable or Failed (a winner frozen for a person
@@ -147,7 +157,7 @@ def test_invariants_hold_and_a_healthy_rollout_then_ends(setup, actions) -> None
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(setup, st.lists(action, min_size=1, max_size=50), st.booleans())
+@given(setup, histories, st.booleans())
 def test_abort_ends_every_phase_and_a_dead_candidate_never_strands_a_rollout(setup, actions, abort) -> None:
     """3. `abort` ends any phase of a rollout; a candidate that never becomes (or stays)
     ready is rolled back within progressDeadline or readinessGrace."""
@@ -159,14 +169,30 @@ def test_abort_ends_every_phase_and_a_dead_candidate_never_strands_a_rollout(set
         sim.tick(1, command="abort")
     elif sim.phase == rollout.PAUSED and sim.status.get("pauseReason") == rollout.PAUSE_COMMAND:
         sim.tick(1, command="resume")  # a person's pause holds until they resume
-    drain(sim, 40, outcome=Outcome.INCONCLUSIVE)
+    drain(sim, 40, dead_candidate=True, outcome=Outcome.INCONCLUSIVE)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(setup, st.lists(action.filter(lambda a: a[0] != "command"), min_size=1, max_size=60))
+@given(setup, st.lists(action.filter(lambda a: a[0] != "command"), min_size=15, max_size=60))
 def test_no_data_never_promotes_in_any_strategy(setup, actions) -> None:
     """6. With only Inconclusive and Error verdicts, nothing is ever promoted."""
     actions = [(a[0], a[1], Outcome.INCONCLUSIVE if a[2] == Outcome.PASS else Outcome.ERROR, *a[3:])
                if a[0] == "tick" else a for a in actions]
     sim = run(*setup, actions)
     assert "Promoting" not in sim.reasons() and "Promoted" not in sim.reasons()
+
+
+ticks_only = st.lists(st.tuples(st.just("tick"), st.sampled_from([0, 1, 5, 10, 15, 29, 30, 31, 45, 60]),
+                                st.sampled_from([Outcome.PASS, Outcome.PASS, Outcome.PASS, Outcome.FAIL, Outcome.INCONCLUSIVE]),
+                                st.sampled_from(REWARDS), st.just(False), st.sampled_from([False] * 5 + [True])),
+                      min_size=5, max_size=40)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(setup, ticks_only)
+def test_every_move_rests_on_a_pass_of_its_own_step(setup, ticks) -> None:
+    """1. Time, verdicts and rewards only, from a ready candidate: the densest search for
+    a step, a shadow's end or an A/B winner that moves on an analysis of an earlier step
+    or on a failing guard (`check_tick` asserts it after every tick)."""
+    start = [("bump", "2.0.0"), ("tick", 1, Outcome.PASS, None, False, False), ("ready", "candidate", True)]
+    run(*setup, start + ticks)

@@ -31,7 +31,8 @@ def analyse(
 ) -> AnalysisResult:
     """Compare candidate with baseline on every configured metric.
 
-    `analysis` is ``spec.analysis`` as stored (or already parsed); `templates` the
+    `analysis` is the parsed ``spec.analysis`` (the operator passes the one `spec.parse`
+    made; a raw mapping is parsed here, for scripts and tests); `templates` the
     operator's configured templates (a `Templates`, or a mapping of the templates it
     replaces; None: the Seldon defaults), under the object's own ``queries``; `at` the Unix time to evaluate at (None: Prometheus' now — pass the
     operator's clock so both versions and all checks see the same window); `evidence`
