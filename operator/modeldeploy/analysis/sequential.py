@@ -13,12 +13,13 @@ cumulative, so that is one query per look) and none needs the order of the event
 boundaries are mixture martingales, which depend on the data only through sufficient
 statistics.
 
-Two-sample by construction. Each version's outcomes are modelled as i.i.d. draws from
-that version's own distribution; which version served a request (the routing share)
-never enters the likelihood. That is what lets evidence accumulate across traffic steps
-whose weights differ. The price is the stationarity assumption: each version's error
-rate, latency and output distribution must not drift during the rollout (minutes), and
-requests must be independent of one another given the version.
+Mostly two-sample: each version's outcomes are modelled as i.i.d. draws from that
+version's own distribution, and which version served a request (the routing share) never
+enters the likelihood. That is what lets evidence accumulate across traffic steps whose
+weights differ. The price is the stationarity assumption: each version's error rate,
+latency and output distribution must not drift during the rollout (minutes), and requests
+must be independent of one another given the version. The one exception, the share of
+errors, conditions on the routing share and so is used within one step only.
 
 Methods:
 
