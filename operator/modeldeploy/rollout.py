@@ -334,10 +334,10 @@ class _Machine:
         command = self.obs.command == "pause"
         if command:
             self.command_event("pause", "pausing")
-        by = "the pause command; annotate modeldeploy.io/command=resume to continue" if command else \
-            "spec.paused; set it to false to continue"
+        by, how = ("the pause command", "modeldeploy.io/command=resume") if command else ("spec.paused", "spec.paused: false")
         self.pause(PAUSE_COMMAND if command else PAUSE_USER,
-                   f"Paused by {by}. Holding {self.st.candidateWeight}% to {self.st.candidateVersion}.")
+                   f"Paused by {by} at {self.st.candidateWeight}% to {self.st.candidateVersion}; "
+                   f"`kubectl modeldeploy resume` ({how}) continues.")
 
     def await_ready(self) -> None:
         s, st = self.spec.strategy, self.st

@@ -5,9 +5,11 @@ step, the next action's time and the message."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from modeldeploy import GROUP, PLURAL, VERSION
 
@@ -70,9 +72,18 @@ def test_conditions_carry_observed_generation() -> None:
 
 def test_explain_serves_the_descriptions(api, crds) -> None:
     """What `kubectl explain mdep.spec.analysis.metrics` reads: the published OpenAPI v3."""
-    doc = get_json(api, f"/openapi/v3/apis/{GROUP}/{VERSION}")
-    schemas = doc["components"]["schemas"]
-    mdep = next(v for k, v in schemas.items() if k.endswith(".ModelDeployment"))
+    # The API server publishes a new CRD's OpenAPI asynchronously: an empty or partial
+    # answer right after the CRD is established is not yet the answer.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            schemas = get_json(api, f"/openapi/v3/apis/{GROUP}/{VERSION}")["components"]["schemas"]
+            mdep = next(v for k, v in schemas.items() if k.endswith(".ModelDeployment"))
+            break
+        except (ValueError, KeyError, StopIteration, ApiException):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
     metric = mdep["properties"]["spec"]["properties"]["analysis"]["properties"]["metrics"]["items"]
     assert all(p.get("description") for p in metric["properties"].values()), metric["properties"].keys()
     assert mdep["properties"]["status"]["properties"]["nextActionAt"]["description"]

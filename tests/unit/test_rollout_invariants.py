@@ -31,6 +31,7 @@ def spec_for(kind: str, step_duration: str, promote_winner: bool) -> dict:
     spec = make_spec("1.0.0", strategy__canary__stepDuration=step_duration, strategy__readinessGrace="45s",
                      strategy__progressDeadline="5m")
     if kind.endswith("ab"):
+        del spec["strategy"]["canary"]  # the parser refuses both
         spec["strategy"].update(type="ABTest", abTest={"split": 30, "maxDuration": "4m", "promoteWinner": promote_winner})
     if kind.startswith("shadow"):
         spec["strategy"]["shadow"] = {"duration": "20s"}
@@ -120,7 +121,7 @@ def run(kind: str, step_duration: str, window: float | None, promote_winner: boo
             sim.bump(a[1])
         elif a[0] == "paused":
             sim.spec["paused"] = a[1]
-        elif a[0] == "steps":
+        elif a[0] == "steps" and "canary" in sim.spec["strategy"]:
             sim.spec["strategy"]["canary"]["steps"] = a[1]
         live = [p for p in sim.applied if not p.shadow]
         assert sum(p.traffic for p in live) == 100
