@@ -206,3 +206,10 @@ def test_reward_confidence_sequence_finds_a_clear_winner() -> None:
     r = compare_rewards(800, 1000, 900, 1000, confidence=0.95, sequential=True)
     assert r.winner == "candidate" and r.lower is not None and r.lower > 0
     assert "confidence sequence" in r.message
+
+
+def test_reward_without_a_winner_keeps_collecting() -> None:
+    r = compare_rewards(270, 300, 299, 300, confidence=0.999, sequential=True)
+    assert r.winner is None and r.outcome == Outcome.INCONCLUSIVE and "no winner yet" in r.message
+    assert "99.9% confidence sequence" in r.message
+    assert compare_rewards(270, 300, 299, 300, confidence=0.999).outcome == Outcome.PASS  # fixed-sample: decided

@@ -58,7 +58,8 @@ def compare_rewards(baseline_reward: float, baseline_n: float, candidate_reward:
     sequence at (1 - confidence)/2, `sequential.difference_cs`) instead of Newcombe's
     fixed-sample interval. The A/B test compares at every interval, and a fixed-sample
     interval checked at every look names a false winner far more often than 1 -
-    confidence; the sequence holds at all looks at once.
+    confidence; the sequence holds at all looks at once. Without a winner the outcome is
+    Inconclusive (still collecting), so the test runs on until one emerges or maxDuration.
     """
     nb, nc = int(round(baseline_n)), int(round(candidate_n))
     if nb < min_samples or nc < min_samples:
@@ -78,9 +79,15 @@ def compare_rewards(baseline_reward: float, baseline_n: float, candidate_reward:
         d, lo, hi = stats.newcombe_interval(candidate_reward, nc, baseline_reward, nb, confidence)
     winner = "candidate" if lo > 0 else "baseline" if hi < 0 else None
     verdict = {"candidate": "candidate wins", "baseline": "baseline wins", None: "no winner"}[winner]
+    if sequential and winner is None:
+        # The sequence stays valid as feedback accumulates: keep comparing until a winner
+        # emerges or maxDuration ends the test (a fixed-sample "no winner" at minSamples
+        # would stop a test that more feedback could still decide).
+        verdict = "no winner yet"
     msg = (f"{verdict}: reward {rc:.3f} ({nc}) vs baseline {rb:.3f} ({nb}), difference {d:+.3f}, "
-           f"{confidence:.0%} {'confidence sequence' if sequential else 'CI'} [{lo:+.3f}, {hi:+.3f}]")
-    return RewardComparison(Outcome.PASS, winner, msg, rb, rc, nb, nc, d, lo, hi, confidence)
+           f"{confidence * 100:g}% {'confidence sequence' if sequential else 'CI'} [{lo:+.3f}, {hi:+.3f}]")
+    outcome = Outcome.INCONCLUSIVE if sequential and winner is None else Outcome.PASS
+    return RewardComparison(outcome, winner, msg, rb, rc, nb, nc, d, lo, hi, confidence)
 
 
 def measure_rewards(target: Target, provider: MetricProvider, templates: Templates | None = None, *,
