@@ -18,7 +18,7 @@ from typing import Any
 from .state import Status, parse_time
 from .spec import Spec
 from .validation import allow_custom_queries
-from .verdicts import AnalysisResult, CheckResult, Outcome
+from .verdicts import SEQUENTIAL, AnalysisResult, CheckResult, Outcome
 
 log = logging.getLogger("modeldeploy.analyzer")
 
@@ -74,13 +74,15 @@ class Analyzer:
         if self.provider is None:
             return _error("metrics are configured but the operator has no Prometheus (set MODELDEPLOY_PROMETHEUS_URL)")
         from .analysis import Target, analyse
+        from .analysis.sequential_analyse import Evidence
 
         target = Target(namespace=namespace, deployment=name, baseline=status.stablePredictor or "",
                         candidate=status.candidatePredictor or "")
         try:
             # One evaluation time for every query, so both versions see the same window;
             # spec.analysis was parsed and validated once, by spec.parse.
-            return analyse(spec.analysis, target, self.provider, self.templates, at=now.timestamp())
+            return analyse(spec.analysis, target, self.provider, self.templates, at=now.timestamp(),
+                           evidence=Evidence.of_status(status, now))
         except Exception as e:  # noqa: BLE001 - a bug or bad template must not crash the rollout
             log.exception("analysis of %s/%s failed", namespace, name)
             return _error(f"analysis failed: {e}")
@@ -97,7 +99,8 @@ class Analyzer:
                         window=f"{max(1, int((now - started).total_seconds()))}s")
         try:
             r = measure_rewards(target, self.provider, self.templates, min_samples=spec.strategy.ab_min_samples,
-                                confidence=spec.strategy.ab_confidence, at=now.timestamp())
+                                confidence=spec.strategy.ab_confidence, at=now.timestamp(),
+                                sequential=spec.analysis.method == SEQUENTIAL)
         except Exception as e:  # noqa: BLE001 - an Error outcome holds the test, never decides it
             log.exception("reward comparison of %s/%s failed", namespace, name)
             return {"outcome": Outcome.ERROR.value, "message": f"reward comparison failed: {e}"}

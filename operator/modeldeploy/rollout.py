@@ -421,11 +421,13 @@ class _Machine:
         a, c = self.spec.analysis, dict(self.st.counters)
         if result.outcome == Outcome.FAIL:
             c["failed"] += 1
-        elif result.outcome == Outcome.INCONCLUSIVE:
+        elif result.outcome == Outcome.INCONCLUSIVE and not result.collecting:
             c["inconclusive"] += 1
         elif result.outcome == Outcome.ERROR:
             c["errors"] += 1
-        else:  # inconclusive and errors count consecutive windows; failures the whole rollout
+        else:  # inconclusive and errors count consecutive windows; failures the whole rollout.
+            # Sequential checks still collecting evidence are progress, not missing data:
+            # low traffic makes the decision slower, it must not pause the rollout.
             c.update(inconclusive=0, errors=0)
         last = {"time": iso(self.now), "outcome": result.outcome.value, "message": result.summary(),
                 "checks": [ch.to_status() for ch in result.checks]}
@@ -435,6 +437,9 @@ class _Machine:
         summary = f"Analysis of {self.st.candidateVersion} at {self.st.candidateWeight}%: {result.summary()}"
         self.events.append(Event("Warning" if result.outcome != Outcome.PASS else "Normal",
                                  f"Analysis{result.outcome.value}", summary))
+        if result.decisive_fail:
+            self.roll_back("RolledBack", f"the evidence against it crossed its threshold: {result.summary()}")
+            return False
         if c["failed"] >= a.failure_limit:
             self.roll_back("RolledBack", f"{c['failed']} failed analyses (failureLimit {a.failure_limit}): {result.summary()}")
             return False

@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "strategy.abTest.promoteWinner": True,
     "strategy.abTest.confidence": 0.95,
     "analysis": {},
+    "analysis.method": "sequential",
     "analysis.interval": "30s",
     "analysis.minSamples": 100,
     "analysis.failureLimit": 2,

@@ -141,6 +141,7 @@ def test_valid_minimal_object_gets_defaults(api, crds, namespace) -> None:
     assert spec["strategy"]["type"] == "Canary"
     assert "canary" not in spec["strategy"]  # its defaults apply in the operator (and to a given canary)
     assert spec["analysis"]["failureLimit"] == 2 and spec["analysis"]["inconclusiveLimit"] == 6
+    assert spec["analysis"]["method"] == "sequential"
     assert spec["model"]["replicas"] == 1 and spec["paused"] is False
 
 
@@ -157,11 +158,13 @@ def test_every_analysis_field_survives_the_schema_and_parses(api, crds, namespac
     from modeldeploy.analysis import parse_analysis
 
     analysis = {
-        "interval": "10s", "window": "1m", "minSamples": 200, "failureLimit": 3, "inconclusiveLimit": 4, "errorLimit": 5,
+        "method": "window", "interval": "10s", "window": "1m", "minSamples": 200, "failureLimit": 3,
+        "inconclusiveLimit": 4, "errorLimit": 5,
         "queries": {"outputs": 'sum by (class) (modeldeploy_predictions_total{predictor_name="{{predictor}}"})'},
         "metrics": [
-            {"name": "p99", "latency": {"quantile": 0.95, "maxMs": 300, "maxRatioToBaseline": 1.5, "significance": 0.01}},
-            {"name": "errors", "errorRate": {"max": 0.02, "significance": 0.01}},
+            {"name": "p99", "latency": {"quantile": 0.95, "maxMs": 300, "maxRatioToBaseline": 1.5, "significance": 0.01,
+                                        "maxIncrease": 0.25}},
+            {"name": "errors", "errorRate": {"max": 0.02, "significance": 0.01, "maxIncrease": 0.005}},
             {"name": "outputs", "outputDistribution": {"maxJensenShannon": 0.08, "maxPSI": 0.2, "significance": 0.01}},
             {"name": "custom", "query": "vector(1)", "min": 0, "max": 2},
         ],
@@ -175,3 +178,4 @@ def test_every_analysis_field_survives_the_schema_and_parses(api, crds, namespac
         "maxJensenShannon": 0.08, "maxPSI": 0.2, "significance": 0.01, "test": "chiSquare"}
     parsed = parse_analysis(stored)
     assert [m.name for m in parsed.metrics] == ["p99", "errors", "outputs", "custom"]
+    assert parsed.method == "window" and [m.max_increase for m in parsed.metrics[:2]] == [0.25, 0.005]  # type: ignore[union-attr]

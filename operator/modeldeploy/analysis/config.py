@@ -7,6 +7,7 @@ to the check's dataclass and read it in that check's parser in `_KINDS` (and the
 Fields, as the API server stores them::
 
     analysis:
+      method: sequential       # or window: the classical per-window tests (see below)
       interval: 30s            # Go duration, 1s..720h; how often the operator analyses
       window: <derived>        # h/m/s/ms duration, 1s..720h; default max(2 x interval, 1m)
       minSamples: 100          # per version per window, else Inconclusive
@@ -17,9 +18,10 @@ Fields, as the API server stores them::
         {latency, errors, outputs, reward, feedback}: "<PromQL with {{placeholders}}>"
       metrics:                 # each item has a name and exactly one kind
         - name: p99
-          latency: {quantile: 0.99, maxMs: <none>, maxRatioToBaseline: <none>, significance: 0.005}
+          latency: {quantile: 0.99, maxMs: <none>, maxRatioToBaseline: <none>, significance: 0.005,
+                    maxIncrease: <none>}   # sequential: tolerated slow-down (0.25 = 25 %)
         - name: errors
-          errorRate: {max: 0.01, significance: 0.005}
+          errorRate: {max: 0.01, significance: 0.005, maxIncrease: <none>}  # sequential: points (0.005)
         - name: outputs
           outputDistribution: {maxJensenShannon: 0.05*, maxPSI: <none>, significance: 0.005, test: chiSquare}
         - name: custom
@@ -28,7 +30,12 @@ Fields, as the API server stores them::
           max: <none>          # at least one of min/max
     # * 0.05 when neither maxJensenShannon nor maxPSI is set; only maxPSI: PSI gate alone
 
-Why these defaults:
+With ``method: sequential`` (the default) ``significance`` is each check's alpha (its
+probability of ever failing an acceptable candidate), ``maxIncrease`` the tolerance it is
+tested against, and ``minSamples``, ``window``, ``maxMs``, ``maxRatioToBaseline``,
+``max`` and ``maxPSI`` belong to the window method only (see docs/analysis.md).
+
+Why these defaults (of the window method):
 
 * ``window`` twice the interval so every request is seen by two analyses (none falls
   between windows when scrapes jitter), and at least a minute so a Prometheus scraping
@@ -60,11 +67,17 @@ from typing import Any, Union
 
 from ..schema import (MAX_JENSEN_SHANNON, DEFAULT_MAX_JENSEN_SHANNON, DEFAULTS, DNS_LABEL, MAX_DURATION_S,
                       MIN_DURATION_S, SpecError, positive_duration)
+from ..verdicts import SEQUENTIAL
 from .errors import AnalysisConfigError
 from .templates import Templates, check_template, format_duration
 
 MIN_DEFAULT_WINDOW_S = 60.0
 MAX_QUERY_LENGTH = 4096
+#: sequential: anytime-valid tests on evidence accumulated over the rollout (sequential.py);
+#: window: the classical tests on each window (checks.py).
+METHODS = (SEQUENTIAL, "window")
+#: latency.maxIncrease at most 10 (an 11-fold slow-down): beyond it a tolerance means nothing.
+MAX_LATENCY_INCREASE = 10.0
 DEFAULT_QUANTILE: float = DEFAULTS["analysis.metrics[].latency.quantile"]
 DEFAULT_MAX_ERROR_RATE: float = DEFAULTS["analysis.metrics[].errorRate.max"]
 DEFAULT_SIGNIFICANCE: float = DEFAULTS["analysis.metrics[].latency.significance"]
@@ -84,6 +97,7 @@ class LatencyMetric:
     max_ms: float | None = None
     max_ratio: float | None = None
     significance: float = DEFAULT_SIGNIFICANCE
+    max_increase: float | None = None  # sequential: tolerated slow-down, 0.25 = 25 %
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,7 @@ class ErrorRateMetric:
     name: str
     max: float = DEFAULT_MAX_ERROR_RATE
     significance: float = DEFAULT_SIGNIFICANCE
+    max_increase: float | None = None  # sequential: tolerated rise of the error rate, 0.005 = half a point
 
 
 @dataclass(frozen=True)
@@ -129,6 +144,7 @@ Metric = Union[LatencyMetric, ErrorRateMetric, OutputMetric, CustomMetric]
 class AnalysisSpec:
     """``spec.analysis``; `interval` in seconds, `window` a Prometheus duration."""
 
+    method: str = DEFAULTS["analysis.method"]
     interval: float = positive_duration(DEFAULTS["analysis.interval"], "analysis.interval")
     window: str = "1m"
     min_samples: int = DEFAULTS["analysis.minSamples"]
@@ -229,12 +245,14 @@ def _latency(name: str, d: Mapping[str, Any], w: str) -> LatencyMetric:
         max_ms=_number(d, "maxMs", w, None, 0.0, math.inf, lo_open=True),
         max_ratio=_number(d, "maxRatioToBaseline", w, None, 1.0, math.inf),
         significance=_significance(d, w),
+        max_increase=_number(d, "maxIncrease", w, None, 0.0, MAX_LATENCY_INCREASE),
     )
 
 
 def _error_rate(name: str, d: Mapping[str, Any], w: str) -> ErrorRateMetric:
     return ErrorRateMetric(name, max=_required(d, "max", w, DEFAULT_MAX_ERROR_RATE, 0.0, 1.0),
-                           significance=_significance(d, w))
+                           significance=_significance(d, w),
+                           max_increase=_number(d, "maxIncrease", w, None, 0.0, 1.0))
 
 
 def _outputs(name: str, d: Mapping[str, Any], w: str) -> OutputMetric:
@@ -250,8 +268,8 @@ def _outputs(name: str, d: Mapping[str, Any], w: str) -> OutputMetric:
 
 #: Each check kind: its fields and its parser (name, fields, where) -> Metric.
 _KINDS: dict[str, tuple[tuple[str, ...], Callable[[str, Mapping[str, Any], str], Metric]]] = {
-    "latency": (("quantile", "maxMs", "maxRatioToBaseline", "significance"), _latency),
-    "errorRate": (("max", "significance"), _error_rate),
+    "latency": (("quantile", "maxMs", "maxRatioToBaseline", "significance", "maxIncrease"), _latency),
+    "errorRate": (("max", "significance", "maxIncrease"), _error_rate),
     "outputDistribution": (("maxJensenShannon", "maxPSI", "significance", "test"), _outputs),
 }
 _ALL_KINDS = (*_KINDS, "query")
@@ -292,8 +310,11 @@ def parse_analysis(analysis: Mapping[str, Any] | None, where: str = "spec.analys
     `allow_custom_queries` False (the operator's default) refuses ``queries`` and query
     metrics: raw PromQL can select any namespace's series.
     """
-    a = _only(analysis, ("interval", "window", "minSamples", "failureLimit", "inconclusiveLimit",
+    a = _only(analysis, ("method", "interval", "window", "minSamples", "failureLimit", "inconclusiveLimit",
                          "errorLimit", "queries", "metrics"), where)
+    method = a.get("method", DEFAULTS["analysis.method"])
+    if method not in METHODS:
+        raise AnalysisConfigError(f"{where}.method: {method!r} must be one of {', '.join(METHODS)}")
     interval = go_seconds(a.get("interval", DEFAULTS["analysis.interval"]), f"{where}.interval")
     window = _window(a["window"], f"{where}.window") if a.get("window") is not None else default_window(interval)
     queries = a.get("queries") or None
@@ -319,7 +340,7 @@ def parse_analysis(analysis: Mapping[str, Any] | None, where: str = "spec.analys
             if isinstance(m, CustomMetric):
                 raise AnalysisConfigError(f"{where}.metrics[{i}].query: {CUSTOM_QUERIES_REFUSED}")
     spec = AnalysisSpec(
-        interval=interval, window=window,
+        method=method, interval=interval, window=window,
         min_samples=_int(a, "minSamples", where, 1_000_000_000),
         failure_limit=_int(a, "failureLimit", where, 1000),
         inconclusive_limit=_int(a, "inconclusiveLimit", where, 1000),
