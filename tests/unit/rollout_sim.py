@@ -110,3 +110,22 @@ class Sim:
     def bump(self, version: str) -> None:
         self.spec["model"]["version"] = version
         self.spec["model"]["uri"] = f"file:///models/{version}"
+
+
+def rolled_out(spec: dict, version: str = "2.0.0", wait: float = 1) -> Sim:
+    """A Stable 1.0.0 bumped to `version`, its candidate ready and given its first step."""
+    sim = Sim(spec)
+    sim.to_stable()
+    sim.bump(version)
+    sim.tick()
+    sim.ready.add(sim.status["candidatePredictor"])
+    sim.tick(wait)
+    return sim
+
+
+def ab_test(**ab_test) -> Sim:
+    """An A/B test of 2.0.0 against 1.0.0 at a 60/40 split, started."""
+    spec = make_spec("1.0.0")
+    spec["strategy"] = {"type": "ABTest", "abTest": {"split": 40, "minSamples": 300, "maxDuration": "10m", **ab_test}}
+    return rolled_out(spec)
+

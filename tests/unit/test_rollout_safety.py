@@ -8,7 +8,7 @@ import pytest
 from modeldeploy import rollout
 from modeldeploy.verdicts import Outcome
 
-from .rollout_sim import Sim, make_spec
+from .rollout_sim import Sim, ab_test, make_spec
 
 WINS = {"outcome": "Pass", "winner": "candidate", "message": "0.978 vs 0.893, diff +0.085 [0.05, 0.12]"}
 
@@ -30,15 +30,8 @@ def serving(**overrides) -> Sim:
     return sim
 
 
-def ab(**ab_test) -> Sim:
-    spec = make_spec("1.0.0")
-    spec["strategy"] = {"type": "ABTest", "abTest": {"split": 40, "minSamples": 300, "maxDuration": "10m", **ab_test}}
-    sim = Sim(spec)
-    sim.to_stable()
-    sim.bump("2.0.0")
-    sim.tick()
-    sim.ready.add(sim.status["candidatePredictor"])
-    sim.tick(1)
+def ab(**settings) -> Sim:
+    sim = ab_test(**settings)
     assert sim.phase == rollout.AB_TESTING
     return sim
 

@@ -11,7 +11,7 @@ from modeldeploy import rollout
 from modeldeploy.verdicts import SEQUENTIAL, AnalysisResult, CheckResult, Outcome
 
 from . import rollout_sim
-from .rollout_sim import Sim, make_spec
+from .rollout_sim import Sim, make_spec, rolled_out
 
 
 def sequential_verdict(outcome: Outcome, since: datetime | None = None) -> AnalysisResult:
@@ -22,12 +22,7 @@ def sequential_verdict(outcome: Outcome, since: datetime | None = None) -> Analy
 @pytest.fixture
 def sim(monkeypatch: pytest.MonkeyPatch) -> Sim:
     monkeypatch.setattr(rollout_sim, "verdict", sequential_verdict)
-    s = Sim(make_spec("1.0.0"))
-    s.to_stable()
-    s.bump("2.0.0")
-    s.tick()
-    s.ready.add(s.status["candidatePredictor"])
-    s.tick(5)
+    s = rolled_out(make_spec("1.0.0"), wait=5)
     assert s.phase == rollout.PROGRESSING
     return s
 
