@@ -7,13 +7,10 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/modeldeploy
-# pyproject.toml finds packages under operator/, model_server/ and experiments/, so all
-# three must be present for the build; only the operator extra's dependencies are
-# installed (the model server's torch and seldon-core are not).
+# The wheel holds the modeldeploy package only (operator/); only the operator extra's
+# dependencies are installed (the model server's torch and seldon-core are not).
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
-COPY model_server/ model_server/
-COPY experiments/ experiments/
 # Not editable: the image carries the installed, byte-compiled package (the root
 # filesystem is read-only at run time, so nothing could be compiled later).
 RUN /opt/modeldeploy/bin/pip install ".[operator]" \

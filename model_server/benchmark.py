@@ -1,7 +1,16 @@
-"""What the Seldon wrapper costs: the model in-process vs behind 1 and 2 gunicorn workers.
+"""What the Seldon wrapper costs: the model in-process vs behind 1 and 2 gunicorn workers;
+what the output monitor adds; what one hostile client does to everyone else's latency.
 
-    $MODEL_VENV/bin/python model_server/benchmark.py [--artifact DIR] [--seconds 5]
-        [--batch 1] [--clients 1,4]
+    $MODEL_VENV/bin/python model_server/benchmark.py [--mode wrapper|monitor|hostile]
+        [--artifact DIR] [--seconds 5] [--batch 1] [--clients 1,4]
+
+--mode wrapper (default): the rows below. --mode monitor: `OutputMonitor` on a
+classifier response (--batch rows), in-process and over HTTP against a pass-through
+component on the same wrapper (`PassThrough` here: the raw path, the same request
+guard, nothing counted), interleaved in rounds so background load hits both alike.
+--mode hostile: one client's latency while another client, in its own process, sends
+60 MB bodies (refused unread), bodies just under the 4 MiB limit, or half a body and
+then stalls for 2 s; with 1 worker and with the image's 2.
 
 Without --artifact it trains 2.0.0 into a temporary directory. Each configuration
 runs closed-loop clients (separate processes, so the client's GIL does not cap the
@@ -15,8 +24,10 @@ the machine's CPUs, as they do in the sandbox: read the ratios, not the absolute
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
+import socket
 import statistics
 import sys
 import tempfile
@@ -28,11 +39,14 @@ import numpy as np
 import requests
 import torch
 from sandbox.processes import ManagedProcess, free_port, port_open
+from seldon_core.metrics import SeldonMetrics
 from sklearn.datasets import load_digits
 
 from modelserver import train
 from modelserver.component import TorchClassifier
-from modelserver.launch import command, seldon_env
+from modelserver.guard import DEFAULT_MAX_REQUEST_BYTES, request_guard
+from modelserver.launch import INTERFACE, MONITOR_INTERFACE, WORKERS, command, seldon_env
+from modelserver.monitor import OutputMonitor
 
 
 def summarize(name: str, latencies: list[float], wall: float, errors: int = 0) -> dict:
@@ -44,6 +58,7 @@ def summarize(name: str, latencies: list[float], wall: float, errors: int = 0) -
         "p50": statistics.median(ms),
         "p99": ms[min(len(ms) - 1, int(0.99 * len(ms)))],
         "errors": errors,
+        "latencies": latencies,
     }
 
 
@@ -65,14 +80,17 @@ def _client(url: str, payload: dict, seconds: float, out: mp.Queue) -> None:
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         t = time.perf_counter()
-        ok = session.post(url, json=payload, timeout=10).status_code == 200
+        try:
+            ok = session.post(url, json=payload, timeout=10).status_code == 200
+        except requests.RequestException:
+            ok = False
         latencies.append(time.perf_counter() - t)
         errors += not ok
     out.put((latencies, errors))
 
 
-def over_http(name: str, url: str, payload: dict, clients: int, seconds: float) -> dict:
-    for _ in range(20):
+def over_http(name: str, url: str, payload: dict, clients: int, seconds: float, warmup: int = 20) -> dict:
+    for _ in range(warmup):
         requests.post(url, json=payload, timeout=10)
     queue: mp.Queue = mp.Queue()
     procs = [mp.Process(target=_client, args=(url, payload, seconds, queue)) for _ in range(clients)]
@@ -87,69 +105,190 @@ def over_http(name: str, url: str, payload: dict, clients: int, seconds: float) 
     return summarize(name, latencies, wall, sum(e for _, e in results))
 
 
-def start_server(artifact: Path, workers: int, logdir: Path) -> tuple[ManagedProcess, str]:
+def start_server(logdir: Path, name: str, params: dict, workers: int = 1,
+                 interface: str = INTERFACE) -> tuple[ManagedProcess, str]:  # fmt: skip
+    """A server as Seldon runs it, serving once every worker has loaded; its base URL."""
     http, metrics, grpc = free_port(), free_port(), free_port()
-    argv = command(http, metrics, grpc, {"model_uri": artifact.as_uri()}, workers=workers)
-    env = {**os.environ, **seldon_env("bench", f"w{workers}", "2.0.0")}
-    server = ManagedProcess(f"model server ({workers} workers)", argv, logdir / f"w{workers}.log", http, env).start()
+    argv = command(http, metrics, grpc, params, workers=workers, interface=interface)
+    env = {**os.environ, **seldon_env("bench", name, "2.0.0"), "INCLUDE_METRICS_IN_CLIENT_RESPONSE": "false",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    server = ManagedProcess(f"{name} ({workers} workers)", argv, logdir / f"{name}-w{workers}.log", http, env).start()
     url = f"http://127.0.0.1:{http}"
     server.wait_until(lambda: port_open(http) and requests.get(url + "/health/status", timeout=1).ok, 60)
     # Every worker loads on its own: wait until each has answered once.
     time.sleep(1.0)
-    return server, url + "/api/v1.0/predictions"
+    return server, url
+
+
+def table(rows: list[dict], base: dict, what: str) -> None:
+    header = (
+        f"{'configuration':<50} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
+        f"{'p50 / base':>10} {'base rps / rps':>14}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r['name']:<50} {r['n']:>8} {r['rps']:>8.0f} {r['p50']:>8.3f} {r['p99']:>8.3f} {r['errors']:>6} "
+            f"{r['p50'] / base['p50']:>10.1f} {base['rps'] / r['rps']:>14.1f}"
+        )
+    print(f"ratios are against '{base['name']}' ({what})")
+
+
+def wrapper_mode(args: argparse.Namespace, artifact: Path, tmpdir: Path) -> None:
+    clients = [int(c) for c in args.clients.split(",")]
+    X = load_digits().data[: args.batch]
+    payload = {"data": {"ndarray": X.tolist()}}
+    rows = []
+    component = TorchClassifier(model_uri=str(artifact))
+    component.load()  # sets torch to 1 thread, as in each server worker
+    batch = X.astype(np.float32)
+    module = component._loaded.module  # noqa: SLF001 - the bare model, for the floor
+    with torch.inference_mode():
+        forward = lambda: module(torch.from_numpy(batch))  # noqa: E731
+        rows.append(in_process("in-process: TorchScript forward", forward, args.seconds))
+    rows.append(in_process("in-process: TorchClassifier.predict", lambda: component.predict(X, []), args.seconds))
+    for workers in (1, 2):
+        server, url = start_server(tmpdir, "model", {"model_uri": artifact.as_uri()}, workers)
+        try:
+            for c in clients:
+                name = f"HTTP: {workers} worker(s), {c} client(s)"
+                rows.append(over_http(name, url + "/api/v1.0/predictions", payload, c, args.seconds))
+        finally:
+            server.stop()
+    print(f"batch {args.batch} image(s) per request, {args.seconds:g} s per row")
+    table(rows, rows[1], "the wrapper's overhead")
+
+
+class PassThrough:
+    """The monitor's baseline on the wrapper: raw path, same guard, nothing counted."""
+
+    def __init__(self) -> None:
+        self.model_error_handler = request_guard(DEFAULT_MAX_REQUEST_BYTES)
+
+    def transform_output_raw(self, msg: object) -> object:
+        return msg
+
+
+def monitor_mode(args: argparse.Namespace, artifact: Path, tmpdir: Path) -> None:
+    component = TorchClassifier(model_uri=str(artifact))
+    component.load()
+    X = load_digits().data[: args.batch]
+    response = component.predict_raw({"data": {"ndarray": X.tolist()}})
+    response["meta"].pop("metrics", None)  # as a model with INCLUDE_METRICS_IN_CLIENT_RESPONSE=false sends it
+    monitor = OutputMonitor()
+    exporter = SeldonMetrics()  # what the wrapper does with the counts: 2 round trips to its manager process
+
+    def monitor_and_export() -> None:
+        out = monitor.transform_output_raw(response)
+        exporter.update(out["meta"]["metrics"], "outputtransform")
+
+    rows = [
+        in_process("in-process: pass-through (return msg)", lambda: PassThrough.transform_output_raw(None, response),
+                   args.seconds),
+        in_process("in-process: OutputMonitor.transform_output_raw", lambda: monitor.transform_output_raw(response),
+                   args.seconds),
+        in_process("in-process: the same + SeldonMetrics.update", monitor_and_export, args.seconds),
+    ]  # fmt: skip
+    servers = {
+        "pass-through": start_server(tmpdir, "passthrough", {}, 1, "benchmark.PassThrough"),
+        "monitor": start_server(tmpdir, "monitor", {}, 1, MONITOR_INTERFACE),
+    }
+    rounds = 4
+    latencies: dict[str, list[float]] = {name: [] for name in servers}
+    try:
+        for _ in range(rounds):  # interleaved: background load hits both alike
+            for name, (_, url) in servers.items():
+                r = over_http(name, url + "/transform-output", response, 1, args.seconds / rounds)
+                latencies[name] += r["latencies"]
+    finally:
+        for server, _ in servers.values():
+            server.stop()
+    for name in servers:
+        rows.append(summarize(f"HTTP /transform-output: {name}", latencies[name], args.seconds))
+    print(f"a classifier response of {args.batch} row(s) x 10 scores, {args.seconds:g} s per row, 1 client, 1 worker")
+    table(rows, rows[0], "the pass-through")
+    print(f"monitor adds, p50: in-process {(rows[1]['p50'] - rows[0]['p50']) * 1000:.1f} us "
+          f"({(rows[2]['p50'] - rows[0]['p50']) * 1000:.1f} us with the export), "
+          f"over HTTP {rows[4]['p50'] - rows[3]['p50']:.3f} ms; "
+          f"p99: over HTTP {rows[4]['p99'] - rows[3]['p99']:.3f} ms")  # fmt: skip
+
+
+def _attack(url: str, kind: str, seconds: float, out: mp.Queue) -> None:
+    """One hostile client, in a loop: how many attempts and how they ended."""
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    row = json.dumps([0.0] * 64)
+    body = b""
+    if kind == "60 MB bodies":
+        body = b" " * (60 * 1024 * 1024)
+    elif kind in ("bodies just under the limit", "half a body, stall 2 s"):
+        rows = (DEFAULT_MAX_REQUEST_BYTES - 64) // (len(row) + 2)
+        body = ('{"data": {"ndarray": [' + ", ".join([row] * rows) + "]}}").encode()
+    head = (f"POST /api/v1.0/predictions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+    outcomes: dict[str, int] = {}
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        try:
+            with socket.create_connection((host, int(port)), timeout=30) as sock:
+                if kind == "half a body, stall 2 s":
+                    sock.sendall(head + body[: len(body) // 2])
+                    time.sleep(2.0)
+                    sock.sendall(body[len(body) // 2 :])
+                else:
+                    sock.sendall(head)
+                    try:
+                        sock.sendall(body)
+                    except OSError:  # refused unread: the server closed while we were sending
+                        pass
+                status = sock.recv(64).split(b" ")[1].decode()
+        except OSError as e:
+            status = type(e).__name__
+        outcomes[status] = outcomes.get(status, 0) + 1
+    out.put(outcomes)
+
+
+def hostile_mode(args: argparse.Namespace, artifact: Path, tmpdir: Path) -> None:
+    payload = {"data": {"ndarray": load_digits().data[:1].tolist()}}
+    rows, notes = [], []
+    for workers in sorted({1, WORKERS}):
+        server, url = start_server(tmpdir, "model", {"model_uri": artifact.as_uri()}, workers)
+        try:
+            for kind in ("none", "60 MB bodies", "bodies just under the limit", "half a body, stall 2 s"):
+                queue: mp.Queue = mp.Queue()
+                attacker = mp.Process(target=_attack, args=(url, kind, args.seconds, queue))
+                if kind != "none":
+                    attacker.start()
+                name = f"{workers} worker(s), hostile client: {kind}"
+                rows.append(over_http(name, url + "/api/v1.0/predictions", payload, 1, args.seconds, warmup=0))
+                if kind != "none":
+                    notes.append(f"{name}: {queue.get()}")
+                    attacker.join()
+        finally:
+            server.stop()
+    print(f"one normal client (1 image per request, 10 s timeout) for {args.seconds:g} s per row")
+    table(rows, rows[0], "no hostile client, 1 worker")
+    print("the hostile client's requests, by outcome:")
+    for note in notes:
+        print("  " + note)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=("wrapper", "monitor", "hostile"), default="wrapper")
     parser.add_argument("--artifact", type=Path, help="artifact directory (default: train 2.0.0)")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--batch", type=int, default=1, help="images per request")
-    parser.add_argument("--clients", default="1,4", help="concurrent clients per server run")
+    parser.add_argument("--clients", default="1,4", help="concurrent clients per server run (wrapper mode)")
     args = parser.parse_args(argv)
-    clients = [int(c) for c in args.clients.split(",")]
-
+    print(f"{os.cpu_count()} CPUs, torch {torch.__version__}, python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory(prefix="modeldeploy-bench-") as tmp:
         tmpdir = Path(tmp)
         artifact = args.artifact
         if artifact is None:
             train.train_version(train.BETTER, tmpdir, seed=0)
             artifact = tmpdir / train.BETTER.version
-        X = load_digits().data[: args.batch]
-        payload = {"data": {"ndarray": X.tolist()}}
-
-        rows = []
-        component = TorchClassifier(model_uri=str(artifact))
-        component.load()  # sets torch to 1 thread, as in each server worker
-        batch = X.astype(np.float32)
-        module = component._loaded.module  # noqa: SLF001 - the bare model, for the floor
-        with torch.inference_mode():
-            forward = lambda: module(torch.from_numpy(batch))  # noqa: E731
-            rows.append(in_process("in-process: TorchScript forward", forward, args.seconds))
-        rows.append(in_process("in-process: TorchClassifier.predict", lambda: component.predict(X, []), args.seconds))
-
-        for workers in (1, 2):
-            server, url = start_server(artifact, workers, tmpdir)
-            try:
-                for c in clients:
-                    rows.append(over_http(f"HTTP: {workers} worker(s), {c} client(s)", url, payload, c, args.seconds))
-            finally:
-                server.stop()
-
-    base = rows[1]
-    print(f"batch {args.batch} image(s) per request, {args.seconds:g} s per row, {os.cpu_count()} CPUs, "
-          f"torch {torch.__version__}, python {sys.version.split()[0]}")  # fmt: skip
-    header = (
-        f"{'configuration':<40} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
-        f"{'p50 / in-proc':>13} {'in-proc rps / rps':>17}"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        print(
-            f"{r['name']:<40} {r['n']:>8} {r['rps']:>8.0f} {r['p50']:>8.3f} {r['p99']:>8.3f} {r['errors']:>6} "
-            f"{r['p50'] / base['p50']:>13.1f} {base['rps'] / r['rps']:>17.1f}"
-        )
-    print("ratios are against 'in-process: TorchClassifier.predict' (the wrapper's overhead)")
+        {"wrapper": wrapper_mode, "monitor": monitor_mode, "hostile": hostile_mode}[args.mode](args, artifact, tmpdir)
     return 0
 
 

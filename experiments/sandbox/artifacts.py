@@ -12,6 +12,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 VERSIONS = ("1.0.0", "2.0.0", "slow", "skewed", "corrupt")
+# Twins: another artifact's very weights under another version. 1.0.1 makes an A/A test;
+# the others give versions whose names stress Seldon's naming (hashed Deployment names,
+# predictor names that share a prefix).
+TWINS = {"1.0.1": "1.0.0", "2": "1.0.0", "2.0": "2.0.0", "2024.05.01": "1.0.0", "2024.06.01-rc1": "2.0.0"}
 
 
 def model_bin() -> Path:
@@ -27,20 +31,20 @@ def cache_dir() -> Path:
 
 
 def ensure_artifacts(seed: int = 0) -> Path:
-    """Directory with one sub-directory per artifact (1.0.0, 1.0.1, 2.0.0, slow, skewed, corrupt)."""
+    """Directory with one sub-directory per artifact (VERSIONS and TWINS)."""
     sources = sorted((REPO / "model_server" / "modelserver").glob("*.py"))
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
     out = cache_dir() / "artifacts" / f"{digest}-seed{seed}"
-    if all((out / v / "model.json").exists() for v in VERSIONS + ("1.0.1",)):
-        return out
-    out.mkdir(parents=True, exist_ok=True)
-    subprocess.run([str(model_bin() / "python"), "-m", "modelserver.train", "--out", str(out), "--seed", str(seed)],
-                   check=True, capture_output=True, text=True)
-    # An A/A twin: 1.0.0's very weights under another version, for A/B tests with no winner.
-    shutil.copytree(out / "1.0.0", out / "1.0.1", dirs_exist_ok=True)
-    card = json.loads((out / "1.0.1" / "model.json").read_text())
-    card["version"] = "1.0.1"
-    (out / "1.0.1" / "model.json").write_text(json.dumps(card, indent=2))
+    if not all((out / v / "model.json").exists() for v in VERSIONS):
+        out.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(model_bin() / "python"), "-m", "modelserver.train", "--out", str(out), "--seed", str(seed)],
+                       check=True, capture_output=True, text=True)
+    for twin, source in TWINS.items():
+        if not (out / twin / "model.json").exists():
+            shutil.copytree(out / source, out / twin, dirs_exist_ok=True)
+            card = json.loads((out / twin / "model.json").read_text())
+            card["version"] = twin
+            (out / twin / "model.json").write_text(json.dumps(card, indent=2))
     return out
 
 

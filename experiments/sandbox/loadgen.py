@@ -1,6 +1,13 @@
 """An open-loop load generator: digits images at a fixed rate, and feedback with the true
 label for a fraction of them.
 
+Feedback goes where it would have to go on a cluster for an A/B test to be fair: to the
+predictor that served the request. Sent to the SeldonDeployment's endpoint, Istio would
+split it by weight like any request, and reward would land on whichever predictor
+received it. So the response's `meta.tags.model_version` (the model server's tag: the
+version it loaded and checked) names the version that answered, and `feedback_base`
+maps it to that predictor's own Service (Seldon's `<sdep>-<predictor>`, port 8000).
+
 Open loop (requests leave on schedule whatever the latency) because a closed loop slows
 down with a slow model and hides the very latency regression a canary must catch.
 Requests that cannot even be started on time (all workers busy) are counted as dropped.
@@ -13,19 +20,26 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import urllib3
 from sklearn.datasets import load_digits
 
-from .router import PREDICTOR_HEADER
+from .router import PROTOCOL_HEADER
 
 
 class LoadGenerator:
     def __init__(self, url: str, rate: float, feedback_fraction: float = 0.5, seed: int = 0,
-                 workers: int = 16) -> None:
+                 workers: int = 16, feedback_base: Callable[[str], str | None] | None = None,
+                 protocol: str = "rest", malformed_fraction: float = 0.0) -> None:
         self.url = url.rstrip("/")  # .../seldon/<ns>/<deployment>/api/v1.0
+        self.malformed_fraction = malformed_fraction  # client mistakes: 3 features, not 64
+        self.feedback_base = feedback_base  # version -> .../<predictor Service>/api/v1.0
+        # "grpc": each request is labelled as a gRPC call (see router.PROTOCOL_HEADER); the
+        # transport stays HTTP, as the stand-in cannot proxy gRPC.
+        self._headers = {"Content-Type": "application/json", **({PROTOCOL_HEADER: "grpc"} if protocol == "grpc" else {})}
         self.rate = rate
         self.feedback_fraction = feedback_fraction
         digits = load_digits()
@@ -59,35 +73,47 @@ class LoadGenerator:
             next_at += period
             i = self._rng.randrange(len(self._y))
             feedback = self._rng.random() < self.feedback_fraction
+            # Drawn only when asked for, so other runs see the same request sequence as before.
+            malformed = self.malformed_fraction > 0 and self._rng.random() < self.malformed_fraction
             if self._slots.acquire(blocking=False):
-                self._pool.submit(self._one, i, feedback)
+                self._pool.submit(self._one, i, feedback, malformed)
             else:
                 self._count("dropped")
             delay = next_at - time.monotonic()
             if delay > 0:
                 self._stop.wait(delay)
 
-    def _one(self, i: int, feedback: bool) -> None:
+    def _one(self, i: int, feedback: bool, malformed: bool = False) -> None:
         try:
-            request = {"data": {"ndarray": [self._x[i].tolist()]}}
+            request = {"data": {"ndarray": [self._x[i][:3].tolist() if malformed else self._x[i].tolist()]}}
             body = json.dumps(request).encode()
             try:
-                r = self._http.request("POST", f"{self.url}/predictions", body=body,
-                                       headers={"Content-Type": "application/json"})
+                r = self._http.request("POST", f"{self.url}/predictions", body=body, headers=self._headers)
             except urllib3.exceptions.HTTPError:
                 self._count("unreachable")
                 return
             self._count(f"http_{r.status}")
-            predictor = r.headers.get(PREDICTOR_HEADER, "")
-            if r.status == 200 and predictor:
-                self._count(f"served_by:{predictor}")
-            if feedback and r.status == 200:
-                fb = {"request": request, "truth": {"data": {"ndarray": [int(self._y[i])]}}}
-                try:
-                    f = self._http.request("POST", f"{self.url}/feedback", body=json.dumps(fb).encode(),
-                                           headers={"Content-Type": "application/json", PREDICTOR_HEADER: predictor})
-                    self._count(f"feedback_{f.status}")
-                except urllib3.exceptions.HTTPError:
-                    self._count("feedback_unreachable")
+            version = _served_by(r.data) if r.status == 200 else None
+            if version:
+                self._count(f"served_by:{version}")
+            if not (feedback and version):
+                return
+            base = self.feedback_base(version) if self.feedback_base else self.url
+            if base is None:
+                self._count("feedback_unrouted")  # that version's predictor is gone already
+                return
+            fb = {"request": request, "truth": {"data": {"ndarray": [int(self._y[i])]}}}
+            try:
+                f = self._http.request("POST", f"{base}/feedback", body=json.dumps(fb).encode(), headers=self._headers)
+                self._count(f"feedback_{f.status}")
+            except urllib3.exceptions.HTTPError:
+                self._count("feedback_unreachable")
         finally:
             self._slots.release()
+
+
+def _served_by(body: bytes) -> str | None:
+    try:
+        return str(json.loads(body)["meta"]["tags"]["model_version"])
+    except (ValueError, KeyError, TypeError):
+        return None

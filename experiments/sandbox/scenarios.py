@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .harness import wait_for
+from .seldon_standin import deployment_name
 from .stack import Stack
 
 # Short intervals so that a scenario takes about a minute; the statistics are the
@@ -46,13 +47,13 @@ AGREEMENT: dict[str, Any] = {"name": "agreement", "min": 0.7,
 RATE = 40.0  # requests per second, open loop
 
 
-def model_deployment(stack: Stack, name: str, artifact: str, **spec: Any) -> dict[str, Any]:
+def model_deployment(stack: Stack, name: str, artifact: str, model: str = "digits", **spec: Any) -> dict[str, Any]:
     body = {
         "apiVersion": "modeldeploy.io/v1alpha1",
         "kind": "ModelDeployment",
         "metadata": {"name": name},
         "spec": {
-            "model": {"name": "digits", "version": stack.version(artifact), "uri": stack.uri(artifact)},
+            "model": {"name": model, "version": stack.version(artifact), "uri": stack.uri(artifact)},
             "strategy": STRATEGY,
             "analysis": ANALYSIS,
         },
@@ -68,6 +69,11 @@ class Timeline:
 
     def record(self, stack: Stack, name: str) -> dict[str, Any]:
         st = stack.objs.status(name)
+        sd = stack.objs.sdep(name) or {}
+        entries = (sd.get("status") or {}).get("deploymentStatus") or {}
+        # Which predictors Seldon reports available, by the stand-in's own naming rule.
+        available = sorted(p["name"] for p in (sd.get("spec") or {}).get("predictors") or []
+                           if (entries.get(deployment_name(name, p)) or {}).get("availableReplicas"))
         with stack.router._lock:
             served = {k.split("/", 1)[1]: dict(v) for k, v in stack.router.stats.items() if k.startswith(f"{name}/")}
         point = {
@@ -76,6 +82,7 @@ class Timeline:
             "predictor": st.get("candidatePredictor"),
             "weight": st.get("candidateWeight", 0), "step": st.get("step"),
             "analysis": st.get("lastAnalysis"), "counters": st.get("counters"), "router": served,
+            "available": available, "deployments": sorted(entries),
         }
         self.points.append(point)
         return point
@@ -96,6 +103,7 @@ class Result:
     events: list[tuple[str, str, str]]
     final_status: dict[str, Any]
     final_traffic: dict[str, int]  # version -> traffic of the SeldonDeployment at the end
+    load: dict[str, int]  # the load generator's counts: http_<code>, served_by:<version>, feedback_<code>
 
     def row(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "candidate": self.candidate, "result": self.result,
@@ -115,25 +123,29 @@ class Scenario:
     spec: dict[str, Any] = field(default_factory=dict)
     # Called on every timeline point while the rollout runs (to kill or stop things).
     during: Hook | None = None
+    baseline: str = "1.0.0"
+    model: str = "digits"
+    deployment: str | None = None
+    load: dict[str, Any] = field(default_factory=dict)  # protocol, malformed_fraction
 
 
 def run(stack: Stack, scenario: Scenario, deployment: str | None = None, timeout: float = 240,
         on_point: Callable[[dict[str, Any]], None] | None = None) -> Result:
-    name = deployment or f"digits-{scenario.name}"
+    name = deployment or scenario.deployment or f"digits-{scenario.name}"
     objs = stack.objs
-    objs.apply_mdep(model_deployment(stack, name, "1.0.0", **scenario.spec))
+    objs.apply_mdep(model_deployment(stack, name, scenario.baseline, scenario.model, **scenario.spec))
     try:
-        wait_for(f"{name} Stable at 1.0.0", lambda: objs.status(name).get("phase") == "Stable", 180, 0.5)
+        wait_for(f"{name} Stable at {scenario.baseline}", lambda: objs.status(name).get("phase") == "Stable", 180, 0.5)
     except AssertionError as e:
         sd = (objs.sdep(name) or {}).get("status")
         raise AssertionError(f"{e}\nstatus: {objs.status(name)}\nSeldonDeployment status: {sd}\n"
                              f"operator running: {stack.operator.running()}") from None
-    load = stack.load(name, RATE).start()
+    load = stack.load(name, RATE, **scenario.load).start()
     try:
         time.sleep(3)  # the baseline has traffic before the candidate arrives
         timeline = Timeline()
         candidate = stack.version(scenario.artifact)
-        objs.apply_mdep(model_deployment(stack, name, scenario.artifact, **scenario.spec))
+        objs.apply_mdep(model_deployment(stack, name, scenario.artifact, scenario.model, **scenario.spec))
         deadline = time.monotonic() + timeout
         while True:
             point = timeline.record(stack, name)
@@ -149,7 +161,7 @@ def run(stack: Stack, scenario: Scenario, deployment: str | None = None, timeout
             time.sleep(1)
     finally:
         load.stop()
-    result = _result(stack, scenario, name, candidate, last, timeline)
+    result = _result(stack, scenario, name, candidate, last, timeline, dict(load.counts))
     # Nothing garbage-collects here (no kube-controller-manager): delete what the rollout
     # created, so the stand-in stops its model servers before the next scenario.
     objs.delete_mdep(name)
@@ -158,7 +170,7 @@ def run(stack: Stack, scenario: Scenario, deployment: str | None = None, timeout
 
 
 def _result(stack: Stack, scenario: Scenario, name: str, candidate: str, last: dict[str, Any],
-            timeline: Timeline) -> Result:
+            timeline: Timeline, load: dict[str, int]) -> Result:
     objs = stack.objs
     predictor = next((p["predictor"] for p in reversed(timeline.points) if p["predictor"]), None)
     with stack.router._lock:
@@ -172,7 +184,7 @@ def _result(stack: Stack, scenario: Scenario, name: str, candidate: str, last: d
         timeline=timeline,
         events=objs.events_until(name, {"Promoted": "Promoted", "RolledBack": "RolledBack", "NoWinner": "NoWinner"}
                                  .get(last["result"], "Aborted")),
-        final_status=objs.status(name), final_traffic=objs.traffic(name),
+        final_status=objs.status(name), final_traffic=objs.traffic(name), load=load,
     )
 
 
@@ -203,11 +215,41 @@ def _prometheus_outage(stack: Stack, name: str, timeline: Timeline) -> None:
         marks["restarted"] = last["t"]
 
 
+def _kill_candidate_at_50(stack: Stack, name: str, timeline: Timeline) -> None:
+    """SIGKILL the candidate's model server once it serves 50 %, and leave it dead (a pod
+    in CrashLoopBackOff): Istio keeps sending it half the traffic, answered 503."""
+    marks = timeline.__dict__.setdefault("_kill", {})
+    last = timeline.points[-1]
+    if "killed" not in marks and last["phase"] == "Progressing" and last["weight"] == 50 and last["predictor"]:
+        server = stack.standin.server(stack.namespace, name, last["predictor"])
+        if server is not None:
+            server.process.kill()
+            marks["killed"] = last["t"]
+
+
+# The operator's progressDeadline, short so that a never-ready candidate is rolled back
+# within a minute (Seldon itself would say Failed only after Kubernetes' 600 s).
+QUICK_DEADLINE: dict[str, Any] = {**STRATEGY, "progressDeadline": "20s"}
+
 SCENARIOS = {s.name: s for s in [
     Scenario("healthy", "2.0.0", "Promoted", "a better model: promoted step by step"),
     Scenario("skewed", "skewed", "RolledBack", "outputs biased toward two classes: rolled back on output distribution"),
     Scenario("slow", "slow", "RolledBack", "300 ms slower: rolled back on p99 latency"),
-    Scenario("corrupt", "corrupt", "RolledBack", "checksum mismatch: never ready, rolled back without serving"),
+    Scenario("corrupt", "corrupt", "RolledBack", "checksum mismatch: never ready, rolled back at the progress "
+             "deadline without serving", spec={"strategy": QUICK_DEADLINE}),
+    Scenario("killed-at-50", "2.0.0", "RolledBack", "candidate's server killed at 50 %: Istio keeps routing to it, "
+             "users get 503s, rolled back", during=_kill_candidate_at_50),
+    Scenario("long-names", "2024.06.01-rc1", "Promoted", "names over 63 characters: Seldon hashes the Deployment "
+             "names, the rollout still sees readiness", baseline="2024.05.01", model="customer-churn-classifier",
+             deployment="customer-churn-prediction"),
+    Scenario("colliding-names", "2.0", "Promoted", "stable 2 (predictor v2), candidate 2.0 (v2-0): no traffic "
+             "before the candidate's own Deployment is ready", baseline="2"),
+    Scenario("grpc", "2.0.0", "Promoted", "gRPC-labelled traffic only: the default queries see it",
+             load={"protocol": "grpc"}),
+    # Only the error check: this scenario is about which codes count, not about latency.
+    Scenario("client-mistakes", "2.0.0", "Promoted", "20 % malformed requests (4xx) to both versions: not "
+             "candidate errors", load={"malformed_fraction": 0.2},
+             spec={"analysis": {**ANALYSIS, "metrics": [{"name": "errors", "errorRate": {"max": 0.05}}]}}),
     Scenario("shadow-skewed", "skewed", "RolledBack", "skewed model mirrored as a shadow: rolled back before any "
              "user is served by it", spec={"strategy": {**STRATEGY, "shadow": {"duration": "30s"}},
                                            "analysis": {**ANALYSIS, "metrics": ANALYSIS["metrics"] + [AGREEMENT]}}),

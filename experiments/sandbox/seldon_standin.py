@@ -1,18 +1,43 @@
-"""The Seldon Core stand-in: what Seldon's Go controller and Istio do, on one machine.
+"""The Seldon Core stand-in: what Seldon 1.17's Go controller, Kubernetes and Istio do,
+on one machine.
 
-A TEST DOUBLE, used because neither can run here (no container images). It watches
-SeldonDeployments and, for each predictor, runs one real model-server process
-(`seldon-core-microservice` from the model server's virtualenv) with the environment
-Seldon injects; routes traffic through `router.Router` by the predictors' `traffic`;
-and writes SeldonDeployment status as Seldon does: `Creating` while a predictor loads,
-`Available` when all are ready, `Failed` (with the server's own reason) when one cannot
-become ready. It also hands the model servers' metrics endpoints to Prometheus.
+A TEST DOUBLE, used because none of them can run here (no container images). It must
+never be kinder than they are. It watches SeldonDeployments and, for each predictor, runs
+one real model-server process (`seldon-core-microservice` from the model server's
+virtualenv) with the environment Seldon injects; and it writes only what Seldon writes:
+
+* `status.deploymentStatus[<Deployment name>]` = {replicas, availableReplicas} (zeros
+  omitted, as Go's omitempty does), under Seldon's Deployment names, hashed form included
+  (computed here independently of the operator's `modeldeploy.seldon`);
+* `status.state`: Available when every Deployment is available; Failed, with Seldon's one
+  fixed description, when one is unavailable and past its progress deadline
+  (`progressDeadlineSeconds`, Kubernetes' 600 s by default); else Creating;
+* `status.replicas` of the first Deployment and `status.address.url` (first predictor's
+  Service), as Seldon does. No per-Deployment status or reason: the model server's own
+  reason is in its log, as it would be in `kubectl logs`.
+
+Readiness is the kubelet's: the rendered readiness probe (`/health/status` answering 200)
+every `periodSeconds` for the server's whole life, unready after `failureThreshold`
+failures in a row, and at once when the process exits; so a server that dies or stops
+answering lowers `availableReplicas`. Routing is Seldon's VirtualService (see `router`): updated only when
+every Deployment is ready, and by weight to dead backends, which then answer 503.
+
+Where it differs from a cluster (each on the safe side or neutral):
+* one process per predictor whatever `replicas` says (status reports the spec's count,
+  all available or none);
+* a killed server is not restarted: it models a pod in CrashLoopBackOff, unavailable for
+  good, rather than one the kubelet brings back seconds later;
+* a changed predictor (new parameters, URI or version) is restarted in place: no surge
+  pod, so it is unavailable while reloading, where Kubernetes would keep the old pod;
+* a Deployment's first status entry is written when the process starts (Seldon writes it
+  on its next reconcile); status conditions are not written.
 
 The operator never imports this module; it only sees SeldonDeployments change.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -30,26 +55,50 @@ from kubernetes.client.exceptions import ApiException
 from modelserver.launch import INTERFACE, seldon_env  # stdlib only: safe in this venv
 
 from .harness import SDEP
-from .processes import ManagedProcess, free_port, tail
+from .processes import ManagedProcess, free_port
 from .prometheus import TargetGroup
-from .router import Backend, Router
+from .router import Endpoint, Route, Router
 
 log = logging.getLogger("sandbox.seldon")
-READY_TIMEOUT = 120.0
-_NOT_LOADED_YET = "has not been loaded yet"
+PROGRESS_DEADLINE = 600.0  # Kubernetes' default progressDeadlineSeconds
+NOT_PROGRESSING = "Deployment is no longer progressing and not available."
+
+
+def deployment_name(sdep: str, predictor: dict[str, Any]) -> str:
+    """Seldon's GetDeploymentName for the predictor's first (only) componentSpec."""
+    containers = predictor["componentSpecs"][0]["spec"]["containers"]
+    name = f"{sdep}-{predictor['name']}-0-" + "-".join(c["name"] for c in containers)
+    return name if len(name) <= 63 else "seldon-" + hashlib.md5(name.encode()).hexdigest()  # noqa: S324
+
+
+def service_name(sdep: str, predictor: dict[str, Any]) -> str:
+    """Seldon's GetPredictorKey: the predictor's own Service."""
+    custom = (predictor.get("annotations") or {}).get("seldon.io/svc-name")
+    name = custom or f"{sdep}-{predictor['name']}"
+    return name if len(name) <= 63 else "seldon-" + hashlib.md5(name.encode()).hexdigest()  # noqa: S324
 
 
 @dataclass
 class Server:
-    """One predictor's model-server process and what we know of it."""
+    """One predictor's model-server process (its Deployment's one pod)."""
 
     key: str
     process: ManagedProcess
     http_port: int
     metrics_port: int
+    deadline: float
+    period: float  # the readiness probe's periodSeconds and failureThreshold
+    failure_threshold: int
     started: float = field(default_factory=time.monotonic)
-    state: str = "Creating"  # Creating | Available | Failed
-    description: str = ""
+    available: bool = False
+    ever_available: bool = False
+    probed: float = 0.0
+    failures: int = 0
+
+    def progressing(self, now: float) -> bool:
+        # Kubernetes judges progress of a rollout: once it completed, a pod that dies later
+        # leaves the Deployment unavailable but not "no longer progressing".
+        return self.ever_available or now - self.started <= self.deadline
 
 
 class SeldonStandIn:
@@ -65,6 +114,7 @@ class SeldonStandIn:
         self._targets: list[TargetGroup] | None = None
         self.poll = poll
         self.servers: dict[tuple[str, str, str], Server] = {}
+        self._services: set[tuple[str, str]] = set()
         self._http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1, read=2), retries=False)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="seldon-standin", daemon=True)
@@ -80,6 +130,9 @@ class SeldonStandIn:
         for s in self.servers.values():
             s.process.stop()
         self.servers.clear()
+
+    def server(self, namespace: str, sdep: str, predictor: str) -> Server | None:
+        return self.servers.get((namespace, sdep, predictor))
 
     def _loop(self) -> None:
         while not self._stop.wait(self.poll):
@@ -107,91 +160,104 @@ class SeldonStandIn:
         proc = ManagedProcess(f"model server {ns}/{sd}/{pred['name']}", argv,
                               self.workdir / f"{ns}.{sd}.{pred['name']}.log", http_port, env).start()
         log.info("stand-in: started %s for %s (port %d)", proc.name, graph.get("modelUri"), http_port)
-        return Server(key, proc, http_port, metrics_port)
+        deadline = float(pred.get("progressDeadlineSeconds") or PROGRESS_DEADLINE)
+        probe = container.get("readinessProbe") or {}
+        return Server(key, proc, http_port, metrics_port, deadline, float(probe.get("periodSeconds") or 10),
+                      int(probe.get("failureThreshold") or 3))
 
-    def _probe(self, s: Server) -> None:
-        if s.state == "Failed":
-            return
+    def _probe(self, s: Server, now: float) -> None:
+        """The kubelet's readiness probe, for the server's whole life."""
         if not s.process.running():
-            s.state = "Failed"
-            s.description = f"model server exited with code {s.process.proc.returncode}: {tail(s.process.log_path, 3)}"
+            s.available = False  # a container that exited is not ready, probe or not
             return
-        if s.state == "Available":
+        if now - s.probed < s.period:
             return
+        s.probed = now
         try:
-            r = self._http.request("GET", f"http://127.0.0.1:{s.http_port}/health/status")
+            ok = self._http.request("GET", f"http://127.0.0.1:{s.http_port}/health/status").status == 200
         except urllib3.exceptions.HTTPError:
-            r = None
-        if r is not None and r.status == 200:
-            s.state = "Available"
-        elif r is not None and _NOT_LOADED_YET not in r.data.decode(errors="replace"):
-            s.state, s.description = "Failed", _reason(r.data)
-        elif time.monotonic() - s.started > READY_TIMEOUT:
-            s.state, s.description = "Failed", f"model server not ready after {READY_TIMEOUT:.0f}s"
+            ok = False
+        s.failures = 0 if ok else s.failures + 1
+        if ok:
+            s.available = s.ever_available = True
+        elif s.failures >= s.failure_threshold:
+            s.available = False
 
     # -- reconcile ------------------------------------------------------------------
     def reconcile(self) -> None:
         wanted: set[tuple[str, str, str]] = set()
+        services: set[tuple[str, str]] = set()
         for ns in self.namespaces:
             for sd in self.custom.list_namespaced_custom_object(*SDEP[:2], ns, SDEP[2])["items"]:
-                wanted |= self._reconcile_sd(ns, sd)
+                wanted |= self._reconcile_sd(ns, sd, services)
         for k in [k for k in self.servers if k not in wanted]:
             log.info("stand-in: stopping %s", self.servers[k].process.name)
             self.servers.pop(k).process.stop()
+        for ns, sd in self.router.routed() - {(k[0], k[1]) for k in wanted}:
+            self.router.set_routes(ns, sd, None)
+        for ns, svc in self._services - services:
+            self.router.set_service(ns, svc, None)
+        self._services = services
         self._write_targets()
 
-    def _reconcile_sd(self, ns: str, sd: dict[str, Any]) -> set[tuple[str, str, str]]:
+    def _reconcile_sd(self, ns: str, sd: dict[str, Any], services: set[tuple[str, str]]) -> set[tuple[str, str, str]]:
         name = sd["metadata"]["name"]
-        keys, backends, deployments = set(), [], {}
+        keys, routes, deployments = set(), [], {}
+        now = time.monotonic()
+        ready = progressing = True
         for pred in sd["spec"].get("predictors") or []:
             k = (ns, name, pred["name"])
             keys.add(k)
             fingerprint = json.dumps([pred["graph"].get("modelUri"), pred["graph"].get("parameters"),
-                                      pred["labels"].get("version")], sort_keys=True)
+                                      pred["labels"].get("version"), pred.get("componentSpecs")], sort_keys=True)
             s = self.servers.get(k)
             if s is None or s.key != fingerprint:
                 if s is not None:
                     s.process.stop()
                 s = self.servers[k] = self._start_server(ns, name, pred, fingerprint)
-            self._probe(s)
-            container = pred["componentSpecs"][0]["spec"]["containers"][0]["name"]
-            replicas = pred.get("replicas", 1)
-            deployments[f"{name}-{pred['name']}-0-{container}"] = {
-                "status": s.state, "description": s.description, "replicas": replicas,
-                "availableReplicas": replicas if s.state == "Available" else 0,
-            }
-            if s.state == "Available":
-                backends.append(Backend(pred["name"], pred["labels"]["version"], f"http://127.0.0.1:{s.http_port}",
-                                        int(pred.get("traffic", 0)), bool(pred.get("shadow", False))))
-        self.router.set_routes(ns, name, backends)
-        self._write_status(ns, sd, deployments)
+            self._probe(s, now)
+            replicas = int(pred.get("replicas", 1))
+            deployments[deployment_name(name, pred)] = {"replicas": replicas, "availableReplicas": replicas if s.available else 0}
+            ready = ready and s.available
+            progressing = progressing and (s.available or s.progressing(now))
+            svc = service_name(name, pred)
+            services.add((ns, svc))
+            container = pred["componentSpecs"][0]["spec"]["containers"][0]
+            self.router.set_service(ns, svc, Endpoint(
+                name, pred["name"], pred["labels"]["version"], deployment_name(name, pred), pred["graph"]["name"],
+                container.get("image", ""), f"http://127.0.0.1:{s.http_port}" if s.available else None))
+            routes.append(Route(svc, int(pred.get("traffic", 0)), bool(pred.get("shadow", False))))
+        if ready:  # Seldon updates its VirtualService only once every Deployment is ready
+            self.router.set_routes(ns, name, routes)
+        state = "Available" if ready else "Creating" if progressing else "Failed"
+        self._write_status(ns, sd, state, deployments)
         return keys
 
-    def _write_status(self, ns: str, sd: dict[str, Any], deployments: dict[str, dict[str, Any]]) -> None:
-        states = {d["status"] for d in deployments.values()}
-        state = "Failed" if "Failed" in states else "Creating" if "Creating" in states else "Available"
-        failed = [f"{k}: {d['description']}" for k, d in deployments.items() if d["status"] == "Failed"]
+    def _write_status(self, ns: str, sd: dict[str, Any], state: str, deployments: dict[str, dict[str, int]]) -> None:
+        name = sd["metadata"]["name"]
+        # Zero and empty values are omitted, as Seldon's Go structs omit them.
+        entries = {k: {f: v for f, v in d.items() if v} for k, d in deployments.items()}
+        preds = sd["spec"].get("predictors") or []
+        status: dict[str, Any] = {
+            "state": state, "description": NOT_PROGRESSING if state == "Failed" else None,
+            "deploymentStatus": entries or None, "replicas": next(iter(entries.values()), {}).get("replicas"),
+            "address": {"url": f"http://{service_name(name, preds[0])}.{ns}.svc.cluster.local:8000/api/v1.0/predictions"}
+            if preds else None,
+        }
         old = sd.get("status") or {}
-        status = {"state": state, "description": "; ".join(failed), "deploymentStatus": deployments,
-                  "address": {"url": f"/seldon/{ns}/{sd['metadata']['name']}/api/v1.0/predictions"}}
-        if old.get("state") == state and old.get("deploymentStatus") == deployments and old.get("description") == status["description"]:
+        if all(old.get(k) == v for k, v in status.items()):
             return
-        # A merge patch: entries of removed predictors must be deleted explicitly.
-        status["deploymentStatus"] = {**{k: None for k in old.get("deploymentStatus") or {}}, **deployments}
-        self.custom.patch_namespaced_custom_object_status(*SDEP[:2], ns, SDEP[2], sd["metadata"]["name"], {"status": status})
+        # A merge patch: removed entries, and fields of entries that went to zero, are
+        # deleted explicitly.
+        olds = old.get("deploymentStatus") or {}
+        status["deploymentStatus"] = {**{k: None for k in olds},
+                                      **{k: {**{f: None for f in olds.get(k) or {}}, **v} for k, v in entries.items()}}
+        self.custom.patch_namespaced_custom_object_status(*SDEP[:2], ns, SDEP[2], name, {"status": status})
 
     def _write_targets(self) -> None:
         """Tell Prometheus about the model servers (scraped at Seldon's /prometheus path)."""
         groups = [TargetGroup([f"127.0.0.1:{s.metrics_port}"], {"namespace": k[0]}, "/prometheus")
-                  for k, s in sorted(self.servers.items()) if s.state != "Failed"]
+                  for k, s in sorted(self.servers.items()) if s.process.running()]
         if groups != self._targets and self.on_targets is not None:
             self.on_targets(groups)
         self._targets = groups
-
-
-def _reason(body: bytes) -> str:
-    try:
-        data = json.loads(body)
-        return str(data.get("status", {}).get("info") or data.get("message") or data)
-    except ValueError:
-        return body.decode(errors="replace")[:300]

@@ -16,8 +16,10 @@ import contextlib
 import logging
 import shutil
 import tempfile
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from .kubeutil import install_crds
 from .loadgen import LoadGenerator
 from .processes import ManagedProcess, free_port
 from .router import Router
-from .seldon_standin import SeldonStandIn
+from .seldon_standin import SeldonStandIn, service_name
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = [REPO / "crds" / "modeldeploy.io_modeldeployments.yaml", REPO / "experiments" / "sandbox" / "crds" / "seldondeployments.yaml"]
@@ -53,8 +55,28 @@ class Stack:
     def url(self, deployment: str) -> str:
         return f"http://127.0.0.1:{self.router_port}/seldon/{self.namespace}/{deployment}/api/v1.0"
 
-    def load(self, deployment: str, rate: float, feedback_fraction: float = 0.5, seed: int = 0) -> LoadGenerator:
-        return LoadGenerator(self.url(deployment), rate, feedback_fraction, seed)
+    def load(self, deployment: str, rate: float, feedback_fraction: float = 0.5, seed: int = 0,
+             protocol: str = "rest", malformed_fraction: float = 0.0) -> LoadGenerator:
+        return LoadGenerator(self.url(deployment), rate, feedback_fraction, seed,
+                             feedback_base=self.predictor_services(deployment), protocol=protocol,
+                             malformed_fraction=malformed_fraction)
+
+    def predictor_services(self, deployment: str) -> Callable[[str], str | None]:
+        """version -> base URL of the predictor Service serving it, as a client on a
+        cluster would find it (the SeldonDeployment's predictors, Seldon's Service names);
+        re-read at most once a second."""
+        lock, cache = threading.Lock(), {"at": -1.0, "map": {}}
+
+        def resolve(version: str) -> str | None:
+            with lock:
+                if version not in cache["map"] and time.monotonic() - cache["at"] > 1.0:
+                    preds = ((self.objs.sdep(deployment) or {}).get("spec") or {}).get("predictors") or []
+                    cache["at"] = time.monotonic()
+                    cache["map"] = {p["labels"]["version"]: f"http://127.0.0.1:{self.router_port}/svc/"
+                                    f"{self.namespace}/{service_name(deployment, p)}/api/v1.0" for p in preds}
+                return cache["map"].get(version)
+
+        return resolve
 
     def uri(self, artifact: str) -> str:
         return f"file://{self.artifacts / artifact}"
@@ -95,7 +117,9 @@ def up(workdir: Path | None = None, kubeconfig: Path | None = None, tick: float 
                                 on_targets=lambda groups: prom.set_targets([router_group, *groups])).start()
         stack.callback(standin.stop)
         operator = operator_process(kubeconfig, workdir / "operator.log", [namespace], tick=tick,
-                                    env={"MODELDEPLOY_PROMETHEUS_URL": prom.url}).start()
+                                    # The shadow scenario's agreement check is a custom query: an admin opt-in.
+                                    env={"MODELDEPLOY_PROMETHEUS_URL": prom.url,
+                                         "MODELDEPLOY_ALLOW_CUSTOM_QUERIES": "true"}).start()
         stack.callback(operator.stop)
         yield Stack(api, kubeconfig, namespace, Objects(api, namespace), prom, router, router_port, standin,
                     operator, arts, workdir)

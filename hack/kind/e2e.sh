@@ -2,9 +2,11 @@
 # End-to-end on a kind cluster: Istio, Prometheus (operator), Seldon Core 1.17 (the last
 # Apache-2.0 release), the operator and model-server images built here and loaded into
 # kind, the chart installed with `helm install`, then the scenarios of tests/chart/
-# (tests/chart/scenarios.py, shared with the local RBAC tests) against it.
+# (tests/chart/scenarios.py, shared with the local RBAC tests) against it. The install
+# follows docs/install.md: the chart packaged by hack/package-chart.sh, its CRD applied
+# first (as an upgrade must), then `helm upgrade --install` of the package.
 #
-#   hack/kind/e2e.sh [all|up|test|logs|down]     # default: all (= up, then test)
+#   hack/kind/e2e.sh [all|up|test|uninstall|logs|down]     # default: all (= up, then test)
 #
 # Needs docker, kind, helm, kubectl, and two Pythons: $PYTHON with .[operator,dev]
 # (pytest, the kubernetes client) and $MODEL_PYTHON with .[model] (trains the artifacts).
@@ -75,17 +77,32 @@ platform() {
 }
 
 modeldeploy() {
-    say "modeldeploy: helm install from the repository root"
-    helm upgrade --install modeldeploy "$REPO" --namespace modeldeploy-system --create-namespace \
+    say "modeldeploy: the packaged chart (hack/package-chart.sh), CRD first, then helm upgrade --install"
+    local tgz
+    tgz=$("$REPO/hack/package-chart.sh" "$WORK/dist" | tail -1)
+    kubectl apply --server-side --force-conflicts -f "$REPO/crds/modeldeploy.io_modeldeployments.yaml"
+    helm upgrade --install modeldeploy "$tgz" --namespace modeldeploy-system --create-namespace \
         -f "$HERE/values.yaml" --wait --timeout 5m
     kubectl -n modeldeploy-system rollout status deployment/modeldeploy --timeout 120s
 }
 
 run_tests() {
     say "scenarios"
-    (cd "$REPO" && MODELDEPLOY_TEST_KUBECONFIG=$KUBECONFIG MODELDEPLOY_E2E_IN_CLUSTER=1 \
+    # The wheel installs modeldeploy only: the tests' sandbox and model server come from here.
+    (cd "$REPO" && PYTHONPATH="$REPO/operator:$REPO/experiments:$REPO/model_server" \
+        MODELDEPLOY_TEST_KUBECONFIG=$KUBECONFIG MODELDEPLOY_E2E_IN_CLUSTER=1 \
         MODELDEPLOY_E2E_NAMESPACE=modeldeploy-e2e MODELDEPLOY_E2E_MODEL_IMAGE=$MODEL_IMAGE \
         "$PYTHON" -m pytest tests/chart/test_kind.py -v -rs -p no:cacheprovider)
+}
+
+uninstall() {
+    say "uninstall: helm uninstall keeps the CRD and the ModelDeployments (docs/install.md)"
+    helm uninstall modeldeploy --namespace modeldeploy-system --wait --timeout 2m
+    kubectl get crd modeldeployments.modeldeploy.io >/dev/null
+    if kubectl -n modeldeploy-system get deployment modeldeploy >/dev/null 2>&1; then
+        echo "uninstall: the operator's Deployment is still there" >&2
+        exit 1
+    fi
 }
 
 logs() {
@@ -102,6 +119,7 @@ logs() {
 case ${1:-all} in
     up) mkdir -p "$WORK"; artifacts; cluster; images; platform; modeldeploy ;;
     test) run_tests ;;
+    uninstall) uninstall ;;
     all) mkdir -p "$WORK"; artifacts; cluster; images; platform; modeldeploy; run_tests ;;
     logs) logs ;;
     down) kind delete cluster --name "$CLUSTER" ;;

@@ -11,8 +11,12 @@ How it meets the wrapper (seldon-core 1.17.1), and why:
   and feedback call and tags what it returns with that method, so counts buffered for
   `metrics()` would be exported under `method="health"` by whichever call came next.
 * `predict_raw` handles REST payloads only to turn the wrapper's own parse errors
-  (ragged arrays, a tensor whose values do not fit its shape) into HTTP 400 instead of
-  500; it builds the response with the wrapper's own function, then the normal path.
+  (ragged arrays, a tensor whose values do not fit its shape, a `meta` that is no
+  object) into HTTP 400 instead of 500; it builds the response with the wrapper's own
+  function, then the normal path. It drops the request's `meta.metrics`: on this path
+  the wrapper would export them as the server's own counters.
+* `model_error_handler` is `modelserver.guard`'s blueprint: the body limit
+  (`max_request_bytes`) and 400 instead of 500 for what the wrapper cannot parse.
 * Feedback: the wrapper counts `seldon_api_model_feedback(_reward)` itself, but only
   when the request carries a non-zero reward. Feedback that carries a truth instead
   (or reward 0) is scored here (reward = 1 per correctly predicted row) and counted
@@ -36,7 +40,8 @@ from modelserver import lifecycle
 from modelserver.artifact import CARD_FILE, ArtifactError, LoadedModel, load_artifact, read_card, resolve_uri
 from modelserver.faults import KEYS as FAULT_KEYS
 from modelserver.faults import FaultConfigError, FaultInjector, parse_faults
-from modelserver.payload import PayloadError, to_batch, to_label_indices
+from modelserver.guard import DEFAULT_MAX_REQUEST_BYTES, parse_limit, request_guard
+from modelserver.payload import PayloadError, request_meta, to_batch, to_label_indices
 
 logger = logging.getLogger(__name__)
 # The wrapper imports this module in its main process before it forks anything.
@@ -46,7 +51,7 @@ lifecycle.install()
 # which strips one trailing "_total" and adds it back: this key is exposed verbatim.
 PREDICTIONS_METRIC = "modeldeploy_predictions_total"
 CLASS_LABEL = "class"
-PARAMETERS = ("model_uri", "sha256", "version", "torch_threads", *FAULT_KEYS)
+PARAMETERS = ("model_uri", "sha256", "version", "torch_threads", "max_request_bytes", *FAULT_KEYS)
 
 
 class ModelServerError(SeldonMicroserviceException):
@@ -67,7 +72,8 @@ class TorchClassifier:
 
     Seldon parameters (all optional but `model_uri`): model_uri (STRING, path or
     file:// URI), sha256 and version (STRING pins checked against the artifact),
-    torch_threads (INT, default 1 per worker), and the fault settings of
+    torch_threads (INT, default 1 per worker), max_request_bytes (INT, default 4 MiB:
+    larger bodies get 413 unread), and the fault settings of
     `modelserver.faults` (latency_ms, latency_jitter_ms, error_rate, skew_classes,
     skew_logit_bias, fault_seed), which override the card's `faults`.
     """
@@ -78,6 +84,7 @@ class TorchClassifier:
         sha256: str = "",
         version: str = "",
         torch_threads: int = 1,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         **others: Any,
     ) -> None:
         # Never raise here: the wrapper builds this object before serving anything, so
@@ -92,12 +99,20 @@ class TorchClassifier:
         self._faults: FaultInjector | None = None
         self._error: str | None = "the model has not been loaded yet"
         self._all_classes_exported = False
+        try:
+            limit, self._limit_error = parse_limit(max_request_bytes), None
+        except ValueError as e:
+            limit, self._limit_error = DEFAULT_MAX_REQUEST_BYTES, str(e)
+        # Read by the wrapper (an attribute, not a method) when it builds its Flask app.
+        self.model_error_handler = request_guard(limit)
 
     # ----- lifecycle -----------------------------------------------------------------
 
     def load(self) -> None:
         started = time.monotonic()
         try:
+            if self._limit_error:
+                raise ArtifactError(self._limit_error)
             if self._unknown:
                 raise ArtifactError(
                     f"unknown Seldon parameter(s) {', '.join(self._unknown)}; known: {', '.join(PARAMETERS)}"
@@ -186,9 +201,12 @@ class TorchClassifier:
             raise SeldonNotImplementedError("gRPC requests take the default path")
         self._ready()
         try:
-            features, meta, datadef, _ = extract_request_parts_json(msg)
+            meta = request_meta(msg)
+            features, _, datadef, _ = extract_request_parts_json(msg)
         except SeldonMicroserviceException:
             raise
+        except PayloadError as e:
+            raise _error(f"bad payload: {e}", 400, "BAD_PAYLOAD") from None
         except Exception as e:  # noqa: BLE001 - numpy and reshape errors of bad payloads
             raise _error(f"bad payload: cannot read the data: {e}", 400, "BAD_PAYLOAD") from None
         names = datadef.get("names", []) if isinstance(datadef, dict) else []

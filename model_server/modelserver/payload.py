@@ -76,6 +76,21 @@ def to_batch(X: Any, input_shape: tuple[int, ...], input_range: tuple[float, flo
     return batch
 
 
+def request_meta(msg: dict) -> dict | None:
+    """The request's `meta`, checked where the wrapper would crash on it, and without
+    `meta.metrics`: the wrapper exports a response's `meta.metrics` as this server's own
+    metrics, so a client could otherwise write any counter (or crash the export)."""
+    meta = msg.get("meta")
+    if meta is None:
+        return None
+    if not isinstance(meta, dict):
+        raise PayloadError(f"meta must be a JSON object, got {type(meta).__name__}")
+    for field, kind, name in (("tags", dict, "an object"), ("requestPath", dict, "an object")):
+        if field in meta and not isinstance(meta[field], kind):
+            raise PayloadError(f"meta.{field} must be {name}, got {type(meta[field]).__name__}")
+    return {k: v for k, v in meta.items() if k != "metrics"}
+
+
 def to_label_indices(truth: Any, labels: tuple[str, ...], rows: int) -> np.ndarray:
     """Indices into `labels` from a feedback truth: one label per row ("3" or 3), or
     one-hot / score rows (argmax)."""

@@ -12,6 +12,8 @@ import pytest
 from seldon_server import Digits, Launcher, SeldonServer, seldon_env, stop_all
 from sklearn.datasets import load_digits
 
+from modelserver.launch import INTERFACE, WORKERS
+
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
@@ -43,8 +45,9 @@ def launch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
     logdir = tmp_path_factory.mktemp("server-logs")
     started: list[SeldonServer] = []
 
-    def start(name: str, params: dict[str, Any], env: dict[str, str] | None = None, workers: int = 1) -> SeldonServer:
-        server = SeldonServer(name, logdir, params, env or seldon_env("digits", name, name), workers)
+    def start(name: str, params: dict[str, Any], env: dict[str, str] | None = None, workers: int = 1,
+              interface: str = INTERFACE) -> SeldonServer:  # fmt: skip
+        server = SeldonServer(name, logdir, params, env or seldon_env("digits", name, name), workers, interface)
         started.append(server)
         return server.start()
 
@@ -56,11 +59,13 @@ def launch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
 
 @pytest.fixture(scope="session")
 def good_server(launch: Launcher, artifacts: Path) -> SeldonServer:
-    """2.0.0 as Seldon would run it: predictor v2-0-0 of SeldonDeployment digits."""
+    """2.0.0 as Seldon would run it: predictor v2-0-0 of SeldonDeployment digits, with
+    the image's number of workers."""
     server = launch(
         "good",
         {"model_uri": (artifacts / "2.0.0").as_uri()},
         seldon_env("digits", "v2-0-0", "2.0.0", unit="classifier", image="modeldeploy/model-server:0.1.0"),
+        workers=WORKERS,
     )
     return server.wait_serving()
 

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 from sandbox.processes import ManagedProcess, free_port, port_open
 
-from modelserver.launch import METRICS_PATH, command, seldon_env
+from modelserver.launch import INTERFACE, METRICS_PATH, command, seldon_env
 
 __all__ = ["Digits", "Launcher", "SeldonServer", "ndarray", "parse_exposition", "seldon_env", "stop_all"]
 
@@ -30,10 +30,10 @@ class SeldonServer:
     """One server process; `params` are its Seldon parameters, `env` the Seldon variables."""
 
     def __init__(self, name: str, logdir: Path, params: Mapping[str, Any], env: Mapping[str, str],
-                 workers: int = 1) -> None:  # fmt: skip
+                 workers: int = 1, interface: str = INTERFACE) -> None:  # fmt: skip
         self.name = name
         self.http_port, self.metrics_port, self.grpc_port = free_port(), free_port(), free_port()
-        argv = command(self.http_port, self.metrics_port, self.grpc_port, params, workers)
+        argv = command(self.http_port, self.metrics_port, self.grpc_port, params, workers, interface=interface)
         full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.process = ManagedProcess(f"model server {name}", argv, logdir / f"{name}.log", self.http_port, full_env)
         self.session = requests.Session()

@@ -58,6 +58,7 @@ CASES: dict[str, tuple[Callable[[Path], None] | None, dict[str, Any] | None, str
     "sha256-pin": (None, {"sha256": "0" * 64}, "the deployment pins"),
     "version-pin": (None, {"version": "3.0.0"}, "version mismatch"),
     "unknown-parameter": (None, {"model_url": "/x"}, "unknown Seldon parameter(s) model_url"),
+    "tiny-request-limit": (None, {"max_request_bytes": 10}, "max_request_bytes=10 is below 1024 bytes"),
 }  # fmt: skip
 
 

@@ -4,6 +4,10 @@ The pure core (spec, seldon rendering, the rollout state machine, analysis stati
 does no I/O; the shells (Kopf handlers, Kubernetes and Prometheus clients) sit at the edges.
 """
 
+# The release: pyproject.toml reads it, and Chart.yaml's version and appVersion equal it
+# (tests/adoption/test_release.py).
+__version__ = "0.1.0"
+
 GROUP = "modeldeploy.io"
 VERSION = "v1alpha1"
 PLURAL = "modeldeployments"

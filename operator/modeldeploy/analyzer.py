@@ -17,7 +17,8 @@ from typing import Any
 
 from .state import Status, parse_time
 from .spec import Spec
-from .verdicts import AnalysisResult, CheckResult, Outcome
+from .validation import allow_custom_queries
+from .verdicts import SEQUENTIAL, AnalysisResult, CheckResult, Outcome
 
 log = logging.getLogger("modeldeploy.analyzer")
 
@@ -27,9 +28,13 @@ def _error(message: str) -> AnalysisResult:
 
 
 class Analyzer:
-    def __init__(self, provider: Any | None, templates: Mapping[str, str] | None = None) -> None:
+    def __init__(self, provider: Any | None, templates: Mapping[str, str] | None = None,
+                 allow_custom_queries: bool = False) -> None:
         self.provider = provider
         self.templates = templates
+        # Per-object PromQL (metrics[].query, analysis.queries) can read any namespace:
+        # an admin opt-in (MODELDEPLOY_ALLOW_CUSTOM_QUERIES), enforced by spec.parse.
+        self.allow_custom_queries = allow_custom_queries
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Analyzer:
@@ -39,11 +44,13 @@ class Analyzer:
         MODELDEPLOY_PROMETHEUS_TOKEN (bearer), or MODELDEPLOY_PROMETHEUS_USERNAME and
         MODELDEPLOY_PROMETHEUS_PASSWORD (basic); MODELDEPLOY_PROMETHEUS_TIMEOUT in seconds;
         MODELDEPLOY_PROMETHEUS_CA_FILE, a CA bundle for https; MODELDEPLOY_QUERIES_FILE, a
-        YAML map of PromQL templates (latency, errors, outputs, reward, feedback).
+        YAML map of PromQL templates (latency, errors, outputs, reward, feedback);
+        MODELDEPLOY_ALLOW_CUSTOM_QUERIES=true lets objects bring their own PromQL.
         """
+        allow = allow_custom_queries(env)
         url = env.get("MODELDEPLOY_PROMETHEUS_URL")
         if not url:
-            return cls(None)
+            return cls(None, allow_custom_queries=allow)
         from .providers.prometheus import PrometheusProvider
 
         templates = None
@@ -59,7 +66,7 @@ class Analyzer:
             headers={"Authorization": f"Bearer {token}"} if token else None,
             auth=(user, password) if user and password else None,
             verify=env.get("MODELDEPLOY_PROMETHEUS_CA_FILE") or True,
-        ), templates)
+        ), templates, allow)
 
     def analyse(self, spec: Spec, status: Status, namespace: str, name: str, now: datetime) -> AnalysisResult:
         if not spec.analysis.has_metrics:
@@ -67,12 +74,15 @@ class Analyzer:
         if self.provider is None:
             return _error("metrics are configured but the operator has no Prometheus (set MODELDEPLOY_PROMETHEUS_URL)")
         from .analysis import Target, analyse
+        from .analysis.sequential_analyse import Evidence
 
         target = Target(namespace=namespace, deployment=name, baseline=status.stablePredictor or "",
                         candidate=status.candidatePredictor or "")
         try:
-            # One evaluation time for every query, so both versions see the same window.
-            return analyse(spec.analysis.raw, target, self.provider, self.templates, at=now.timestamp())
+            # One evaluation time for every query, so both versions see the same window;
+            # spec.analysis was parsed and validated once, by spec.parse.
+            return analyse(spec.analysis, target, self.provider, self.templates, at=now.timestamp(),
+                           evidence=Evidence.of_status(status, now))
         except Exception as e:  # noqa: BLE001 - a bug or bad template must not crash the rollout
             log.exception("analysis of %s/%s failed", namespace, name)
             return _error(f"analysis failed: {e}")
@@ -89,7 +99,8 @@ class Analyzer:
                         window=f"{max(1, int((now - started).total_seconds()))}s")
         try:
             r = measure_rewards(target, self.provider, self.templates, min_samples=spec.strategy.ab_min_samples,
-                                confidence=spec.strategy.ab_confidence, at=now.timestamp())
+                                confidence=spec.strategy.ab_confidence, at=now.timestamp(),
+                                sequential=spec.analysis.method == SEQUENTIAL)
         except Exception as e:  # noqa: BLE001 - an Error outcome holds the test, never decides it
             log.exception("reward comparison of %s/%s failed", namespace, name)
             return {"outcome": Outcome.ERROR.value, "message": f"reward comparison failed: {e}"}

@@ -21,173 +21,49 @@ Manual controls, and why each works the way it does:
 Every write is conditional on the resourceVersion it checked (the phase is read, judged and
 written in one step; a conflict re-reads and judges again).
 
-Exit codes: 0 ok, 1 error (API server unreachable, bad kubeconfig, timeout), 2 usage,
-3 not found, 4 forbidden or unauthorised, 5 not possible in the current phase ("no rollout
-in progress", "not paused", "nothing to retry"), 6 ``--watch --exit-when-done`` ended
-with the rollout not promoted.
+Exit codes (scripts rely on them; docs/runbook.md lists them too): 0 ok, and for
+``status --watch --exit-when-done`` the rollout was promoted (phase Stable); 1 error (API
+server unreachable, bad kubeconfig); 2 usage; 3 not found; 4 forbidden or unauthorised;
+5 not possible in the current phase ("no rollout in progress", "not paused", "nothing to
+retry"); 6 the rollout ended without promotion (rolled back, aborted, no A/B winner:
+phase Failed); 7 timed out (``--exit-when-done --timeout``, ``--wait --wait-timeout``);
+8 the rollout was paused by a person (spec.paused or the pause command) and waits for
+one (``--exit-when-done``; pauses the operator ends by itself are watched through).
+Every time taken on the command line is a duration: "90s", "2m", "1m30s", "500ms", or
+a bare number of seconds.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, NoReturn
 
-from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from . import GROUP, PLURAL, VERSION
-from .cli_format import FINISHING, IN_ROLLOUT, EventRow, Style, fit, render_history, render_list, render_status
+from . import GROUP, PLURAL, VERSION, __version__
+from .cli_data import FROM_EVENTS, FROM_STATUS, dump, history_doc, list_doc, status_doc, status_history
+from .cli_format import FINISHING, IN_ROLLOUT, Style, fit, parse_duration, render_history, render_list, render_status
+from .cli_kube import (EXIT_ERROR, EXIT_FORBIDDEN, EXIT_NOT_FOUND, EXIT_NOT_PROMOTED, EXIT_OK, EXIT_PAUSED,  # noqa: F401
+                       EXIT_STATE, EXIT_TIMEOUT, EXIT_USAGE, CliError, Kubectl, connect, now_utc)
+from .state import FAILED, PAUSE_COMMAND, PAUSE_USER, PAUSED, STABLE
 
 COMMAND_ANNOTATION = f"{GROUP}/command"  # kube.COMMAND_ANNOTATION, without importing the operator's I/O
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_FORBIDDEN, EXIT_STATE, EXIT_NOT_PROMOTED = 0, 1, 2, 3, 4, 5, 6
-EVENT_SOURCE = "modeldeploy"
-_SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-
-
-class CliError(Exception):
-    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-# -- the API -------------------------------------------------------------------------------
-class Kubectl:
-    """The few API calls the plugin makes, with API errors turned into CliErrors."""
-
-    def __init__(self, api: client.ApiClient, namespace: str, user: str | None = None) -> None:
-        self.api = api
-        self.custom = client.CustomObjectsApi(api)
-        self.core = client.CoreV1Api(api)
-        self.namespace = namespace
-        self.user = user
-
-    def error(self, e: ApiException, what: str, name: str | None = None, namespace: str | None = None) -> CliError:
-        ns = namespace or self.namespace
-        try:
-            body = json.loads(e.body or "{}")
-        except (TypeError, ValueError):
-            body = {}
-        message = body.get("message") if isinstance(body, dict) else None
-        message = message or (e.reason or "").strip() or f"HTTP {e.status}"
-        if e.status == 404:
-            details = body.get("details") or {} if isinstance(body, dict) else {}
-            if name and details.get("name") == name:
-                return CliError(f'ModelDeployment "{name}" not found in namespace "{ns}" '
-                                f"(list them with: kubectl modeldeploy list -n {ns})", EXIT_NOT_FOUND)
-            return CliError(f"the API server does not serve {PLURAL}.{GROUP}/{VERSION}: is modeldeploy's CRD "
-                            f"installed? ({message})", EXIT_NOT_FOUND)
-        if e.status == 403:
-            return CliError(f"forbidden: {message}\nyou need permission to {what}; ask for it, or use --context/--as",
-                            EXIT_FORBIDDEN)
-        if e.status == 401:
-            return CliError(f"unauthorized: the API server did not accept your credentials ({message}); "
-                            "log in again or check --kubeconfig/--context", EXIT_FORBIDDEN)
-        return CliError(f"the API server refused to {what}: {e.status} {message}")
-
-    def _call(self, what: str, fn: Callable[..., Any], *args: Any, name: str | None = None,
-              namespace: str | None = None, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ApiException as e:
-            raise self.error(e, what, name, namespace) from None
-        except HTTPError as e:
-            host = self.api.configuration.host
-            raise CliError(f"cannot reach the API server at {host}: {e}") from None
-
-    def get(self, name: str) -> dict[str, Any]:
-        return self._call(f'get {PLURAL}.{GROUP} "{name}" in namespace "{self.namespace}"',
-                          self.custom.get_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name,
-                          name=name)
-
-    def list(self, all_namespaces: bool) -> list[dict[str, Any]]:
-        if all_namespaces:
-            out = self._call(f"list {PLURAL}.{GROUP} at the cluster scope",
-                             self.custom.list_cluster_custom_object, GROUP, VERSION, PLURAL)
-        else:
-            out = self._call(f'list {PLURAL}.{GROUP} in namespace "{self.namespace}"',
-                             self.custom.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL)
-        return list(out.get("items") or [])
-
-    def patch(self, name: str, body: Mapping[str, Any], what: str) -> dict[str, Any]:
-        return self._call(f'patch {PLURAL}.{GROUP} "{name}" in namespace "{self.namespace}" ({what})',
-                          self.custom.patch_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name,
-                          body, name=name)
-
-    def events(self, mdep: Mapping[str, Any]) -> tuple[list[EventRow], str | None]:
-        """The operator's events about this object (not a namesake deleted earlier), and a
-        note instead when they cannot be read (events are optional to the view)."""
-        meta = mdep["metadata"]
-        try:
-            items = self.core.list_namespaced_event(
-                meta["namespace"], field_selector=f"involvedObject.uid={meta['uid']}").items
-        except ApiException as e:
-            return [], str(self.error(e, f'list events in namespace "{meta["namespace"]}"')).splitlines()[0]
-        except HTTPError as e:
-            return [], f"events unavailable: {e}"
-        return event_rows(items), None
-
-
-def event_rows(items: list[Any]) -> list[EventRow]:
-    rows = []
-    for e in items:
-        source = getattr(e.source, "component", None) if e.source else None
-        if source != EVENT_SOURCE and getattr(e, "reporting_component", None) != "modeldeploy.io/operator":
-            continue
-        t = e.event_time or e.last_timestamp or e.first_timestamp or e.metadata.creation_timestamp
-        if t is not None and t.tzinfo is None:
-            t = t.replace(tzinfo=timezone.utc)
-        rows.append(EventRow(t or datetime.fromtimestamp(0, timezone.utc), e.type or "", e.reason or "",
-                             e.message or "", e.count or 1))
-    rows.sort(key=lambda r: r.time)
-    return rows
-
-
-def connect(args: argparse.Namespace) -> Kubectl:
-    kubeconfig = getattr(args, "kubeconfig", None) or None
-    context = getattr(args, "context", None) or None
-    cfg = client.Configuration()
-    try:
-        try:
-            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg,
-                                    persist_config=False)
-            namespace = _context_namespace(kubeconfig, context)
-        except config.ConfigException:
-            if kubeconfig or context or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-                raise
-            config.load_incluster_config(client_configuration=cfg)
-            namespace = _SA_NAMESPACE.read_text().strip() if _SA_NAMESPACE.exists() else "default"
-    except (config.ConfigException, OSError, ValueError) as e:
-        raise CliError(f"cannot load a kubeconfig: {e} (use --kubeconfig or KUBECONFIG)") from None
-    cfg.retries = 1  # an interactive tool: say the API server is down now, not after urllib3's retries
-    api = client.ApiClient(cfg)
-    user = getattr(args, "as_user", None)
-    if user:
-        api.set_default_header("Impersonate-User", user)
-        for g in getattr(args, "as_group", None) or []:
-            api.set_default_header("Impersonate-Group", g)  # the client sends the last one only
-    return Kubectl(api, getattr(args, "namespace", None) or namespace, user)
-
-
-def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
-    try:
-        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
-    except config.ConfigException:
-        return "default"
-    chosen = next((c for c in contexts if c.get("name") == context), None) if context else active
-    return ((chosen or {}).get("context") or {}).get("namespace") or "default"
+EXIT_CODES = {
+    EXIT_OK: "ok; with --exit-when-done: promoted (Stable)", EXIT_ERROR: "error", EXIT_USAGE: "usage",
+    EXIT_NOT_FOUND: "not found", EXIT_FORBIDDEN: "forbidden or unauthorised",
+    EXIT_STATE: "not possible in the current phase",
+    EXIT_NOT_PROMOTED: "the rollout ended without promotion (rolled back, aborted, no winner)",
+    EXIT_TIMEOUT: "timed out (--exit-when-done --timeout, --wait --wait-timeout)",
+    EXIT_PAUSED: "the rollout was paused by a person and waits for one (--exit-when-done)",
+}
+OUTPUTS = ("json", "yaml")
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -203,6 +79,9 @@ def use_colour(args: argparse.Namespace, stream: Any = None) -> bool:
 
 def cmd_list(k: Kubectl, args: argparse.Namespace) -> int:
     items = k.list(args.all_namespaces)
+    if args.output:
+        sys.stdout.write(dump(list_doc(items), args.output))
+        return EXIT_OK
     if not items:
         where = "any namespace" if args.all_namespaces else f'namespace "{k.namespace}"'
         print(f"No ModelDeployments found in {where}.", file=sys.stderr)
@@ -220,14 +99,21 @@ def _status_text(k: Kubectl, mdep: Mapping[str, Any], args: argparse.Namespace, 
 def cmd_status(k: Kubectl, args: argparse.Namespace) -> int:
     style = Style(use_colour(args))
     if not args.watch:
-        sys.stdout.write(_status_text(k, k.get(args.name), args, style))
+        mdep = k.get(args.name)
+        if args.output:
+            events, note = k.events(mdep)
+            sys.stdout.write(dump(status_doc(mdep, events, note), args.output))
+        else:
+            sys.stdout.write(_status_text(k, mdep, args, style))
         return EXIT_OK
     return watch(k, args, style)
 
 
 def watch(k: Kubectl, args: argparse.Namespace, style: Style) -> int:
     """Redraw on a terminal; elsewhere (a pipe, a log) print a new block whenever the object
-    or its events change. Ctrl-C ends it with exit code 0."""
+    or its events change (with -o, one document per change). Ctrl-C ends it with exit
+    code 0. With --exit-when-done the exit code says how the rollout ended (see the
+    module's docstring): a timeout is never mistaken for a promotion."""
     tty = bool(getattr(sys.stdout, "isatty", lambda: False)())
     last_key: Any = None
     deadline = time.monotonic() + args.timeout if args.timeout else None
@@ -237,7 +123,12 @@ def watch(k: Kubectl, args: argparse.Namespace, style: Style) -> int:
             events, note = k.events(mdep)
             st = mdep.get("status") or {}
             key = (mdep["metadata"].get("resourceVersion"), len(events), events[-1].time if events else None)
-            if tty:
+            if args.output:
+                if key != last_key:
+                    sys.stdout.write(("---\n" if args.output == "yaml" else "")
+                                     + dump(status_doc(mdep, events, note), args.output))
+                    sys.stdout.flush()
+            elif tty:
                 header = style.dim(f"Every {args.interval:g}s: kubectl modeldeploy status {args.name} -n "
                                    f"{k.namespace}    {now_utc():%Y-%m-%dT%H:%M:%SZ}   (Ctrl-C to stop)")
                 text = render_status(mdep, events, now_utc(), style, max_events=args.events)
@@ -252,10 +143,17 @@ def watch(k: Kubectl, args: argparse.Namespace, style: Style) -> int:
                 sys.stdout.flush()
             last_key = key
             phase = st.get("phase")
-            if args.exit_when_done and phase in ("Stable", "Failed") and \
-                    (st.get("observedGeneration") or 0) >= (mdep["metadata"].get("generation") or 0):
-                return EXIT_OK if phase == "Stable" else EXIT_NOT_PROMOTED
+            if args.exit_when_done and (st.get("observedGeneration") or 0) >= (mdep["metadata"].get("generation") or 0):
+                if phase in (STABLE, FAILED):
+                    return EXIT_OK if phase == STABLE else EXIT_NOT_PROMOTED
+                # Only a person ends these pauses; the operator's own (missing data, metrics
+                # errors, an unready stable predictor) may end by themselves: keep watching.
+                if phase == PAUSED and st.get("pauseReason") in (PAUSE_USER, PAUSE_COMMAND):
+                    return EXIT_PAUSED
             if deadline is not None and time.monotonic() >= deadline:
+                if args.exit_when_done:
+                    print(f"timed out after {args.timeout:g}s: {_phase_line(mdep)}", file=sys.stderr)
+                    return EXIT_TIMEOUT
                 return EXIT_OK
             time.sleep(args.interval)
     except KeyboardInterrupt:
@@ -264,8 +162,16 @@ def watch(k: Kubectl, args: argparse.Namespace, style: Style) -> int:
 
 def cmd_history(k: Kubectl, args: argparse.Namespace) -> int:
     mdep = k.get(args.name)
-    events, note = k.events(mdep)
-    sys.stdout.write(render_history(mdep, events, now_utc(), Style(use_colour(args))))
+    rows, source, note = status_history(mdep), FROM_STATUS, None
+    if rows is None:  # an operator without status.history: the events are what is left
+        (rows, note), source = k.events(mdep), FROM_EVENTS
+    if args.output:
+        doc = history_doc(mdep, rows, source)
+        if note:
+            doc["eventsUnavailable"] = note
+        sys.stdout.write(dump(doc, args.output))
+        return EXIT_OK
+    sys.stdout.write(render_history(mdep, rows, now_utc(), Style(use_colour(args)), from_status=source == FROM_STATUS))
     if note:
         print(f"  ({note})")
     return EXIT_OK
@@ -382,7 +288,7 @@ def cmd_control(k: Kubectl, args: argparse.Namespace) -> int:
             print(_phase_line(mdep) + ".")
             return EXIT_OK
     raise CliError(f"the operator did not act on {command} within {args.wait_timeout:g}s: is it running and watching "
-                   f'namespace "{k.namespace}"? (the request stays in place until it does)')
+                   f'namespace "{k.namespace}"? (the request stays in place until it does)', EXIT_TIMEOUT)
 
 
 # -- the command line ------------------------------------------------------------------------
@@ -398,32 +304,57 @@ def _common(p: argparse.ArgumentParser, top: bool) -> None:
                    help="colour output: auto (default) colours only on a terminal, and honours NO_COLOR", **d)
 
 
+def seconds(text: str) -> float:
+    """argparse type of every time on the command line: a duration ("3s", "2m", "1m30s",
+    "500ms") or a bare number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = parse_duration(text.strip())
+    if value is None or value < 0 or value != value:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: use e.g. 30s, 2m, 1m30s, 500ms or seconds")
+    return value
+
+
+def _output(s: argparse.ArgumentParser) -> None:
+    s.add_argument("-o", "--output", choices=OUTPUTS, help="machine-readable output (one document; with --watch, "
+                                                          "one per change)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kubectl modeldeploy",
         description="Inspect and steer modeldeploy rollouts (ModelDeployment, short name mdep).",
-        epilog="Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 forbidden, 5 not possible in the current phase, "
-               "6 rollout ended without promotion (--watch --exit-when-done). See docs/runbook.md.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
+               + "\n\ndurations: 30s, 2m, 1m30s, 500ms, or a bare number of seconds. See docs/runbook.md.",
     )
+    p.add_argument("--version", action="version", version=f"kubectl-modeldeploy {__version__}")
     _common(p, top=True)
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
 
     s = sub.add_parser("list", aliases=["ls", "get"], help="ModelDeployments with phase, versions, weight, verdict")
     s.add_argument("-A", "--all-namespaces", action="store_true", help="list across all namespaces")
+    _output(s)
     s.set_defaults(func=cmd_list)
 
     s = sub.add_parser("status", help="one ModelDeployment: phase, step, weights, checks, recent events")
     s.add_argument("name")
     s.add_argument("-w", "--watch", action="store_true", help="keep watching (Ctrl-C stops)")
-    s.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes with --watch (default 2)")
+    s.add_argument("--interval", type=seconds, default=2.0, metavar="DURATION",
+                   help="time between refreshes with --watch (default 2s)")
     s.add_argument("--exit-when-done", action="store_true",
-                   help="with --watch: exit once no rollout is in progress (0 Stable, 6 Failed)")
-    s.add_argument("--timeout", type=float, default=0, help="with --watch: stop after this many seconds")
+                   help="with --watch: exit once the rollout ended or a person paused it: 0 promoted (Stable), "
+                        "6 not promoted (Failed), 8 paused by a person; 7 when --timeout passes first")
+    s.add_argument("--timeout", type=seconds, default=0, metavar="DURATION",
+                   help="with --watch: stop after this long (e.g. 10m); exit code 7 with --exit-when-done")
     s.add_argument("--events", type=int, default=10, help="how many recent events to show (default 10)")
+    _output(s)
     s.set_defaults(func=cmd_status)
 
-    s = sub.add_parser("history", help="the last rollout and the events of past rollouts")
+    s = sub.add_parser("history", help="the last rollout and the transitions of past rollouts")
     s.add_argument("name")
+    _output(s)
     s.set_defaults(func=cmd_history)
 
     helps = {
@@ -437,8 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
         s = sub.add_parser(command, help=text, description=text)
         s.add_argument("name")
         s.add_argument("--wait", action="store_true", help="wait until the operator has acted, and print what it did")
-        s.add_argument("--wait-timeout", type=float, default=30.0, metavar="SECONDS",
-                       help="how long --wait waits (default 30)")
+        s.add_argument("--wait-timeout", type=seconds, default=30.0, metavar="DURATION",
+                       help="how long --wait waits (default 30s); exit code 7 when it passes")
         s.set_defaults(func=cmd_control, command=command)
 
     for s in {id(s): s for s in sub.choices.values()}.values():  # aliases share a parser

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from .schema import DEFAULTS
 from .spec import SpecError, parse_duration as go_seconds
 from .cli_text import PLAIN, Style, age, bar, duration, fit, number, parse_time, table  # noqa: F401 - cli.py imports fit from here
 from .state import IN_ROLLOUT, PROMOTING, ROLLING_BACK  # noqa: F401 - cli.py imports IN_ROLLOUT from here
@@ -46,7 +47,7 @@ def parse_duration(s: Any) -> float | None:
 
 def steps_of(mdep: Mapping[str, Any]) -> list[int]:
     strategy = (mdep.get("spec") or {}).get("strategy") or {}
-    return list(((strategy.get("canary") or {}).get("steps")) or [10, 25, 50, 100])
+    return list(((strategy.get("canary") or {}).get("steps")) or DEFAULTS["strategy.canary.steps"])
 
 
 def is_ab_test(mdep: Mapping[str, Any]) -> bool:
@@ -190,18 +191,18 @@ def render_status(mdep: Mapping[str, Any], events: Sequence[EventRow], now: date
         started = parse_time(st.get("stepStartedAt"))
         ab = strategy.get("abTest") or {}
         if st.get("shadow"):
-            want = (strategy.get("shadow") or {}).get("duration", "2m")
+            want = (strategy.get("shadow") or {}).get("duration", DEFAULTS["strategy.shadow.duration"])
             where = f"shadow (mirrored traffic), for {age(started, now)} of {want}" if started else "shadow"
         elif started is not None and is_ab_test(mdep):
             where = (f"A/B test at {100 - int(st.get('candidateWeight') or 0)}/{st.get('candidateWeight', 0)}, for "
-                     f"{age(started, now)} (until {ab.get('minSamples', 1000)} feedback per version, at most "
-                     f"{ab.get('maxDuration', '30m')}; promoteWinner {str(ab.get('promoteWinner', True)).lower()})")
+                     f"{age(started, now)} (until {ab.get('minSamples', DEFAULTS['strategy.abTest.minSamples'])} feedback per version, at most "
+                     f"{ab.get('maxDuration', DEFAULTS['strategy.abTest.maxDuration'])}; promoteWinner {str(ab.get('promoteWinner', DEFAULTS['strategy.abTest.promoteWinner'])).lower()})")
         elif started is None:
             where = f"0/{len(steps)}: waiting for the candidate to be ready (progressDeadline " \
-                    f"{strategy.get('progressDeadline', '10m')})"
+                    f"{strategy.get('progressDeadline', DEFAULTS['strategy.progressDeadline'])})"
         else:
             i = int(st.get("step") or 0)
-            want = (strategy.get("canary") or {}).get("stepDuration", "1m")
+            want = (strategy.get("canary") or {}).get("stepDuration", DEFAULTS["strategy.canary.stepDuration"])
             where = f"{i + 1}/{len(steps)} at {st.get('candidateWeight', 0)}%, for {age(started, now)} " \
                     f"(stepDuration {want}; steps {', '.join(map(str, steps))})"
         field("Step", where)
@@ -209,9 +210,9 @@ def render_status(mdep: Mapping[str, Any], events: Sequence[EventRow], now: date
             field("Rollout", f"{cand} started {age(st['rolloutStartedAt'], now)} ago ({st['rolloutStartedAt']})")
         c = st.get("counters") or {}
         a = spec.get("analysis") or {}
-        field("Counters", f"failed {c.get('failed', 0)}/{a.get('failureLimit', 2)}  "
-                          f"inconclusive {c.get('inconclusive', 0)}/{a.get('inconclusiveLimit', 6)}  "
-                          f"errors {c.get('errors', 0)}/{a.get('errorLimit', 4)}")
+        field("Counters", f"failed {c.get('failed', 0)}/{a.get('failureLimit', DEFAULTS['analysis.failureLimit'])}  "
+                          f"inconclusive {c.get('inconclusive', 0)}/{a.get('inconclusiveLimit', DEFAULTS['analysis.inconclusiveLimit'])}  "
+                          f"errors {c.get('errors', 0)}/{a.get('errorLimit', DEFAULTS['analysis.errorLimit'])}")
     if st.get("lastRollout"):
         reason = (st["lastRollout"].get("reason") or "")
         # The message of a finished rollout already quotes its reason: say it once.
@@ -352,7 +353,9 @@ def group_rollouts(events: Sequence[EventRow]) -> list[Rollout]:
 
 
 def render_history(mdep: Mapping[str, Any], events: Sequence[EventRow], now: datetime, style: Style = PLAIN,
-                   event_ttl: str = "1h") -> str:
+                   event_ttl: str = "1h", from_status: bool = False) -> str:
+    """`events` are the object's events, or with `from_status` the entries of its
+    status.history (which outlive events, up to the operator's bound)."""
     meta, st = _meta(mdep), mdep.get("status") or {}
     lines = [f"{style.bold('Name:')} {meta.get('name')}  (namespace {meta.get('namespace')})"]
     lr = st.get("lastRollout") or {}
@@ -365,8 +368,12 @@ def render_history(mdep: Mapping[str, Any], events: Sequence[EventRow], now: dat
         lines.append(f"{style.bold('In progress:')} {st['candidateVersion']} ({style.word(st['phase'])}, "
                      f"started {age(st.get('rolloutStartedAt'), now)} ago)")
     groups = group_rollouts(events)
-    lines += ["", style.dim(f"From the events the API server still holds (kube-apiserver --event-ttl, {event_ttl} by "
-                            "default); older rollouts are gone from the cluster.")]
+    if from_status:
+        lines += ["", style.dim("From status.history (the operator keeps the latest transitions; older ones are "
+                                "dropped).")]
+    else:
+        lines += ["", style.dim(f"From the events the API server still holds (kube-apiserver --event-ttl, {event_ttl} "
+                                "by default); older rollouts are gone from the cluster.")]
     if not groups:
         lines += ["", "  <no events>"]
     for g in groups:

@@ -31,11 +31,12 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from . import GROUP, PLURAL, VERSION, metrics, rollout, seldon
+from . import GROUP, PLURAL, VERSION, metrics, notify, rollout, seldon
 from .analyzer import Analyzer
 from .kube import COMMAND_ANNOTATION, Kube, api_client
 from .scheduler import Book, newer, next_due
-from .spec import SpecError, parse
+from .spec import SpecError, parse_object
+from .validation import invalid_spec_status
 
 log = logging.getLogger("modeldeploy")
 #: Reconciles (and so Kubernetes/Prometheus calls) running at once.
@@ -122,12 +123,13 @@ def reconcile_once(kube: Kube, analyzer: Analyzer, mdep: dict[str, Any], sdep: d
         return Outcome(None)
     raw_status = mdep.get("status") or {}
     try:
-        spec = parse(mdep.get("spec") or {})
-    except SpecError as e:
+        spec = parse_object(mdep, allow_custom_queries=analyzer.allow_custom_queries)
+    except SpecError as e:  # before any traffic moves; reported once per error and generation
+        report = invalid_spec_status(raw_status, meta.get("generation"), e, now)
         written = None
-        if raw_status.get("message") != str(e):
-            kube.post_event(mdep, "Warning", "InvalidSpec", str(e))
-            written = kube.patch_status(mdep, {"message": str(e), "observedGeneration": meta.get("generation")})
+        if report is not None:
+            written = kube.patch_status(mdep, report)
+            kube.post_event(mdep, "Warning", "InvalidSpec", report["message"])
         return Outcome(None, written)
     status = rollout.Status.from_dict(raw_status)
     current = rollout.predictors(status)
@@ -154,9 +156,9 @@ def reconcile_once(kube: Kube, analyzer: Analyzer, mdep: dict[str, Any], sdep: d
             out.mdep = mdep = kube.patch_status(mdep, decision.status.to_dict())
             book.written = (mdep["metadata"]["resourceVersion"], written)
     post_events(kube, mdep, status, decision, book, now)
+    notify.on_decision(mdep, status, decision, now)  # queued for webhooks; never blocks the reconcile
     # After status and events: a 409 retry of this reconcile is not counted twice.
     metrics.record(namespace, name, decision, analysis_seconds, analysis)
-    # Notifications of the decision go here, after its status and events are written.
     if command:
         out.mdep = kube.consume_command(mdep, command) or out.mdep
     desired = seldon.render(name, namespace, mdep, list(decision.predictors))

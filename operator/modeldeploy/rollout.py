@@ -17,8 +17,10 @@ every phase:
    its event says so.
 2. **Weight only goes to a ready candidate.** The candidate gets its first step once
    Seldon reports it ready; a candidate that turns unready drops to 0 % at once and is
-   rolled back unless ready again within `readinessGrace`. An unready stable predictor
-   pauses the rollout; no weight moves until it is ready again.
+   rolled back unless ready again within `readinessGrace` — at once if it has no
+   available replica left while users are routed to it (Seldon does not re-route while a
+   Deployment is unready, so only removing the predictor stops the 503s). An unready
+   stable predictor pauses the rollout; no weight moves until it is ready again.
 3. **Every phase of a rollout can end.** Waiting for readiness and `Promoting` are bounded
    by `progressDeadline`; `abort` and setting `spec.model.version` back to the stable
    version end every phase, `Promoting` included; a Paused rollout resumes or is aborted.
@@ -36,160 +38,22 @@ every phase:
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from . import seldon
+from .schedule import analysis_due, next_action_at, next_analysis_at, next_weight  # noqa: F401 - re-exported
 from .spec import Spec
 from .state import (  # noqa: F401 - re-exported: rollout.Status, rollout.PENDING, ...
     AB_TESTING, COMMANDS, FAILED, HISTORY_LIMIT, IN_ROLLOUT, PAUSE_COMMAND, PAUSE_ERRORS, PAUSE_INCONCLUSIVE,
     PAUSE_STABLE_UNREADY, PAUSE_USER, PAUSED, PENDING, PROGRESSING, PROMOTING, ROLLING_BACK, SHADOWING, STABLE,
     Decision, Event, Observation, Status, iso, parse_time, predictors,
 )
+from .transitions import Transitions
 from .verdicts import AnalysisResult, Outcome
 
-_ANALYSING = (SHADOWING, PROGRESSING, AB_TESTING)
 
-
-def analysis_due(spec: Spec, status: Status, now: datetime) -> bool:
-    """Analyse a candidate that serves (or mirrors) traffic once per interval; also while
-    paused on missing data or errors, so that the rollout resumes by itself when metrics
-    come back. Not while the candidate is unready: it serves nobody."""
-    at = next_analysis_at(spec, status)
-    return at is not None and now >= at
-
-
-def next_analysis_at(spec: Spec, status: Status) -> datetime | None:
-    running = status.phase in _ANALYSING or (
-        status.phase == PAUSED and status.pauseReason in (PAUSE_INCONCLUSIVE, PAUSE_ERRORS))
-    started = parse_time(status.stepStartedAt)
-    if not running or started is None or status.candidateUnreadySince:
-        return None
-    last = parse_time((status.lastAnalysis or {}).get("time"))
-    return (max(started, last) if last else started) + timedelta(seconds=spec.analysis.interval)
-
-
-def next_weight(steps: tuple[int, ...], current: int) -> int:
-    """The first step above `current`: steps edited mid-rollout never skip ahead or crash."""
-    return next((w for w in steps if w > current), 100)
-
-
-class _Machine:
-    """One tick's working state: the status being built and the events to post."""
-
-    def __init__(self, spec: Spec, status: Status, obs: Observation, now: datetime) -> None:
-        self.spec, self.st, self.obs, self.now = spec, status, obs, now
-        self.events: list[Event] = []
-
-    def set(self, **changes: Any) -> None:
-        self.st = dataclasses.replace(self.st, **changes)
-
-    def emit(self, reason: str, message: str, warning: bool = False) -> None:
-        """A transition: an event, the status message and an entry in status.history."""
-        history = self.st.history
-        seq = int(history[-1].get("seq", 0)) + 1 if history else 1
-        kind = "Warning" if warning else "Normal"
-        entry = {"seq": seq, "time": iso(self.now), "type": kind, "reason": reason, "message": message}
-        self.events.append(Event(kind, reason, message, seq))
-        self.set(message=message, history=(history + (entry,))[-HISTORY_LIMIT:])
-
-    def ready(self, predictor: str | None) -> bool:
-        return bool(predictor) and self.obs.seldon.is_ready(predictor or "")
-
-    def elapsed(self, since: str | None) -> float:
-        t = parse_time(since)
-        return 0.0 if t is None else (self.now - t).total_seconds()
-
-    # -- transitions -----------------------------------------------------------------
-    def deploy_fresh(self, reason: str, message: str) -> None:
-        m = self.spec.model
-        self.set(
-            phase=PENDING, stableVersion=m.version, stablePredictor=seldon.predictor_name(m.version),
-            stableModel=dataclasses.asdict(m), candidateVersion=None, candidatePredictor=None,
-            candidateModel=None, candidateWeight=0, stepWeight=0, candidateUnreadySince=None, shadow=False,
-            step=0, stepStartedAt=None, rolloutStartedAt=iso(self.now), pauseReason=None, pausedFrom=None,
-            pendingResult=None,
-        )
-        self.emit(reason, message)
-
-    def start_rollout(self, reason: str = "RolloutStarted", prefix: str = "") -> None:
-        m, s = self.spec.model, self.spec.strategy
-        shadow = s.shadow_duration is not None
-        self.set(
-            phase=SHADOWING if shadow else self.walk_phase(), candidateVersion=m.version,
-            candidatePredictor=seldon.predictor_name(m.version, taken=self.st.stablePredictor),
-            candidateModel=dataclasses.asdict(m), candidateWeight=0, stepWeight=0, candidateUnreadySince=None,
-            shadow=shadow, step=0, stepStartedAt=None, rolloutStartedAt=iso(self.now), pauseReason=None,
-            pausedFrom=None, pendingResult=None, counters={"failed": 0, "inconclusive": 0, "errors": 0},
-            lastAnalysis=None, abTest=None,
-        )
-        self.emit(reason, f"{prefix}Rolling out {m.version} (stable {self.st.stableVersion}): candidate predictor "
-                  f"{self.st.candidatePredictor} added with no traffic until Seldon reports it ready.")
-
-    def walk_phase(self) -> str:
-        return AB_TESTING if self.spec.strategy.type == "ABTest" else PROGRESSING
-
-    def start_step(self, weight: int, phase: str | None = None) -> None:
-        """Give the candidate `weight`; the step's clock restarts when the routing is seen."""
-        steps = self.spec.strategy.steps
-        self.set(phase=phase or self.st.phase, shadow=False, candidateWeight=weight, stepWeight=weight,
-                 step=sum(1 for w in steps if w < weight), stepStartedAt=iso(self.now))
-
-    def roll_back(self, result: str, reason: str) -> None:
-        """`result`: RolledBack (the candidate was worse or broken), Aborted (a person or a
-        newer spec), NoWinner (an A/B test found no better version)."""
-        self.set(phase=ROLLING_BACK, candidateWeight=0, shadow=False, candidateUnreadySince=None,
-                 pendingResult={"result": result, "reason": reason})
-        verb = {"RolledBack": "Rolling back", "NoWinner": "Ending the A/B test of"}.get(result, "Aborting")
-        self.emit({"RolledBack": "RollingBack", "NoWinner": "NoWinner"}.get(result, "Aborting"),
-                  f"{verb} {self.st.candidateVersion}: {reason}. All traffic returns to {self.st.stableVersion}.",
-                  warning=result == "RolledBack")
-
-    def promote(self, reason: str) -> None:
-        # stepStartedAt now times the promotion itself (bounded by progressDeadline).
-        self.set(phase=PROMOTING, shadow=False, candidateWeight=100, stepWeight=100, stepStartedAt=iso(self.now),
-                 pendingResult={"result": "Promoted", "reason": reason})
-        self.emit("Promoting", f"Promoting {self.st.candidateVersion}: {reason}. It now takes 100% of traffic; "
-                  f"{self.st.stableVersion} is removed once that routing is applied.")
-
-    def pause(self, reason: str, message: str) -> None:
-        self.set(phase=PAUSED, pauseReason=reason, pausedFrom=self.st.pausedFrom or self.st.phase)
-        self.emit("Paused", message, warning=reason not in (PAUSE_USER, PAUSE_COMMAND))
-
-    def resume(self, why: str) -> None:
-        st = self.st
-        c = dict(st.counters)
-        c.update(inconclusive=0, errors=0)
-        serving = bool(st.stepStartedAt) and not st.shadow and self.ready(st.candidatePredictor)
-        # The step's timer restarts: the weight was held, so the step gets fresh evidence.
-        self.set(phase=st.pausedFrom or self.walk_phase(), pauseReason=None, pausedFrom=None, counters=c,
-                 candidateWeight=st.stepWeight if serving else 0,
-                 stepStartedAt=iso(self.now) if st.stepStartedAt else None)
-        self.emit("Resumed", f"Resumed at {self.st.candidateWeight}% to {st.candidateVersion}: {why}.")
-
-    def finish(self) -> None:
-        """Second half of promote/roll back, once the 100/0 routing is in place."""
-        pending = dict(self.st.pendingResult or {})
-        result = pending.get("result", "RolledBack")
-        record = {"version": self.st.candidateVersion, "result": result, "reason": pending.get("reason", ""),
-                  "finishedAt": iso(self.now)}
-        if result == "Promoted":
-            self.set(stableVersion=self.st.candidateVersion, stablePredictor=self.st.candidatePredictor,
-                     stableModel=self.st.candidateModel)
-        old = self.st
-        self.set(phase=STABLE if result == "Promoted" else FAILED, lastRollout=record, candidateVersion=None,
-                 candidatePredictor=None, candidateModel=None, candidateWeight=0, stepWeight=0,
-                 candidateUnreadySince=None, shadow=False, step=0, stepStartedAt=None, pendingResult=None,
-                 pauseReason=None, pausedFrom=None)
-        if result == "Promoted":
-            self.emit("Promoted", f"{old.stableVersion} is now stable and serves 100% of traffic; "
-                      f"the previous predictor was removed.")
-        else:
-            verb = {"RolledBack": "rolled back", "NoWinner": "not adopted"}.get(result, "aborted")
-            self.emit(result if result in ("RolledBack", "NoWinner") else "Aborted",
-                      f"{record['version']} was {verb} ({record['reason']}); {old.stableVersion} serves 100%. "
-                      "Set a new spec.model.version, or annotate modeldeploy.io/command=retry, to try again.",
-                      warning=result == "RolledBack")
+class _Machine(Transitions):
+    """The rules of each phase, applied to one tick's observation."""
 
     # -- per phase -------------------------------------------------------------------
     def run(self) -> None:
@@ -272,18 +136,22 @@ class _Machine:
         if self.ends_rollout():
             return
         if obs.command == "promote":
-            if not self.ready(st.candidatePredictor):
-                return self.command_event("promote", f"refused: {st.candidateVersion} is not ready, and an unready "
-                                          "model never gets traffic; abort, or wait until Seldon reports it ready")
-            last = (st.lastAnalysis or {}).get("message") or "none yet"
-            self.command_event("promote", "promoting now, skipping the remaining steps")
-            return self.promote(f"promoted by a user, overriding the analysis (latest: {last})")
-        if self.watch_readiness():
+            if self.ready(st.candidatePredictor):
+                last = (st.lastAnalysis or {}).get("message") or "none yet"
+                self.command_event("promote", "promoting now, skipping the remaining steps")
+                return self.promote(f"promoted by a user, overriding the analysis (latest: {last})")
+            self.command_event("promote", f"refused: {st.candidateVersion} is not ready, and an unready model "
+                               "never gets traffic; abort, or wait until Seldon reports it ready")
+        held = self.watch_readiness()
+        if self.st.phase == ROLLING_BACK:
             return
-        if st.phase == PAUSED:
+        # Commands and pauses are honoured even on a tick when readiness changed.
+        if self.st.phase == PAUSED:
             return self.paused()
         if self.spec.paused or obs.command == "pause":
             return self.pause_by_user()
+        if held:
+            return
         if st.stepStartedAt is None:
             return self.await_ready()
         if obs.analysis is not None and not self.record(obs.analysis):
@@ -297,11 +165,19 @@ class _Machine:
         self.maybe_advance()
 
     def watch_readiness(self) -> bool:
-        """Candidate and stable readiness for the whole rollout; True when it acted."""
+        """Candidate and stable readiness for the whole rollout; True when the step must
+        hold this tick (the candidate is unready, or was just restored)."""
         st, grace = self.st, self.spec.strategy.readiness_grace
         if st.stepStartedAt is None:
             return False  # still waiting for the first readiness: await_ready's deadline
         if not self.ready(st.candidatePredictor):
+            if st.candidateWeight > 0 and not self.obs.seldon.serves(st.candidatePredictor or ""):
+                # No replica left: every request routed to it fails, and Seldon re-routes
+                # only once all of its Deployments are ready, so a 0 % weight would not take
+                # effect. Removing the predictor is the one change that protects users.
+                self.roll_back("RolledBack", "the candidate has no available replica left, so every request "
+                               "routed to it fails; it is removed at once")
+                return True
             if st.candidateUnreadySince is None:
                 self.set(candidateUnreadySince=iso(self.now), candidateWeight=0)
                 self.emit("CandidateUnready", f"{st.candidateVersion} is no longer ready: its "
@@ -329,10 +205,10 @@ class _Machine:
         command = self.obs.command == "pause"
         if command:
             self.command_event("pause", "pausing")
-        by = "the pause command; annotate modeldeploy.io/command=resume to continue" if command else \
-            "spec.paused; set it to false to continue"
+        by, how = ("the pause command", "modeldeploy.io/command=resume") if command else ("spec.paused", "spec.paused: false")
         self.pause(PAUSE_COMMAND if command else PAUSE_USER,
-                   f"Paused by {by}. Holding {self.st.candidateWeight}% to {self.st.candidateVersion}.")
+                   f"Paused by {by} at {self.st.candidateWeight}% to {self.st.candidateVersion}; "
+                   f"`kubectl modeldeploy resume` ({how}) continues.")
 
     def await_ready(self) -> None:
         s, st = self.spec.strategy, self.st
@@ -407,11 +283,13 @@ class _Machine:
         a, c = self.spec.analysis, dict(self.st.counters)
         if result.outcome == Outcome.FAIL:
             c["failed"] += 1
-        elif result.outcome == Outcome.INCONCLUSIVE:
+        elif result.outcome == Outcome.INCONCLUSIVE and not result.collecting:
             c["inconclusive"] += 1
         elif result.outcome == Outcome.ERROR:
             c["errors"] += 1
-        else:  # inconclusive and errors count consecutive windows; failures the whole rollout
+        else:  # inconclusive and errors count consecutive windows; failures the whole rollout.
+            # Sequential checks still collecting evidence are progress, not missing data:
+            # low traffic makes the decision slower, it must not pause the rollout.
             c.update(inconclusive=0, errors=0)
         last = {"time": iso(self.now), "outcome": result.outcome.value, "message": result.summary(),
                 "checks": [ch.to_status() for ch in result.checks]}
@@ -421,6 +299,9 @@ class _Machine:
         summary = f"Analysis of {self.st.candidateVersion} at {self.st.candidateWeight}%: {result.summary()}"
         self.events.append(Event("Warning" if result.outcome != Outcome.PASS else "Normal",
                                  f"Analysis{result.outcome.value}", summary))
+        if result.decisive_fail:
+            self.roll_back("RolledBack", f"the evidence against it crossed its threshold: {result.summary()}")
+            return False
         if c["failed"] >= a.failure_limit:
             self.roll_back("RolledBack", f"{c['failed']} failed analyses (failureLimit {a.failure_limit}): {result.summary()}")
             return False
@@ -500,10 +381,6 @@ class _Machine:
         self.roll_back("NoWinner", f"A/B test: {why} ({numbers}); {st.stableVersion} stays")
 
     # -- commands ----------------------------------------------------------------------
-    def command_event(self, command: str, what: str) -> None:
-        self.emit(f"Command{command.capitalize()}", f"modeldeploy.io/command={command}: {what}.",
-                  warning=what.startswith("refused"))
-
     def refuse_command(self) -> None:
         cmd, phase = self.obs.command, self.st.phase
         if cmd not in COMMANDS:
@@ -519,36 +396,6 @@ class _Machine:
         else:
             why = "ignored"
         self.emit(f"Command{str(cmd).capitalize()}", f"modeldeploy.io/command={cmd}: {why}.", warning=True)
-
-
-def next_action_at(spec: Spec, st: Status) -> datetime | None:
-    """When the core next has something to decide with no new observation: the next
-    analysis, the end of a step, or a deadline. The shell wakes the object then."""
-    s, times = spec.strategy, []
-
-    def after(start: str | None, seconds: float | None) -> None:
-        t = parse_time(start)
-        if t is not None and seconds is not None:
-            times.append(t + timedelta(seconds=seconds))
-
-    times.append(next_analysis_at(spec, st))
-    if st.phase in _ANALYSING and not st.candidateUnreadySince:
-        if st.stepStartedAt is None:
-            after(st.rolloutStartedAt, s.progress_deadline)
-        elif st.shadow:
-            after(st.stepStartedAt, s.shadow_duration)
-        elif st.phase == AB_TESTING:
-            after(st.stepStartedAt, s.ab_max_duration)
-        else:
-            after(st.stepStartedAt, s.step_duration)
-    if st.candidateUnreadySince:
-        after(st.candidateUnreadySince, s.readiness_grace)
-    if st.phase == PROMOTING:
-        after(st.stepStartedAt, s.progress_deadline)
-    if st.phase == PENDING:
-        after(st.rolloutStartedAt, s.progress_deadline)
-    due = [t for t in times if t is not None]
-    return min(due) if due else None
 
 
 def _conditions(st: Status, obs: Observation, now: datetime, generation: int | None) -> tuple[dict[str, Any], ...]:

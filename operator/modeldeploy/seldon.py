@@ -112,16 +112,18 @@ def fingerprint(spec: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     """The fields modeldeploy owns, in a form that ignores what Seldon's webhook defaults.
 
     Comparing whole specs would fight the mutating webhook forever; comparing these
-    still catches every manual edit that changes routing or what is served.
+    still catches every manual edit that changes routing or what is served, including
+    the graph parameters (a sha256 or version pin is a parameter).
     """
     out = []
     for p in spec.get("predictors") or []:
         graph = p.get("graph") or {}
         containers = [c.get("image") for cs in p.get("componentSpecs") or [] for c in (cs.get("spec") or {}).get("containers") or []]
+        params = tuple((q.get("name"), q.get("type"), str(q.get("value"))) for q in graph.get("parameters") or [])
         out.append((
             p.get("name"), p.get("traffic", 0), bool(p.get("shadow", False)), p.get("replicas"),
             (p.get("labels") or {}).get("version"), (p.get("annotations") or {}).get("version"),
-            graph.get("name"), graph.get("modelUri"), tuple(containers),
+            graph.get("name"), graph.get("modelUri"), tuple(containers), params,
         ))
     return sorted(out, key=lambda t: str(t[0]))
 
@@ -130,15 +132,65 @@ def in_sync(actual: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> boo
     return actual is not None and fingerprint(actual.get("spec") or {}) == fingerprint(desired["spec"])
 
 
+# --- Seldon Core 1.17's names (operator/apis/machinelearning.seldon.io/v1) -------------------
+K8S_NAME_MAX = 63
+SVC_NAME_ANNOTATION = "seldon.io/svc-name"
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - Seldon's naming, not security
+
+
+def deployment_names(sdep: str, predictor: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """Per componentSpec with containers, the names Seldon may give its Deployment.
+
+    Seldon names it `<sdep>-<predictor>-<i>-<metadata.name or the containers' names
+    joined by ->`; a name over 63 characters becomes `seldon-<md5 of it>`, or
+    `<sdep>-<md5>` when the Seldon operator runs with DEPLOYMENT_NAME_AS_PREFIX=true and
+    that fits. Both hashed forms are listed (the setting is the Seldon operator's).
+    """
+    out = []
+    for i, cs in enumerate(predictor.get("componentSpecs") or []):
+        containers = [c.get("name", "") for c in (cs.get("spec") or {}).get("containers") or []]
+        if not containers:
+            continue  # Seldon creates no Deployment for it
+        suffix = (cs.get("metadata") or {}).get("name") or "-".join(containers)
+        name = f"{sdep}-{predictor['name']}-{i}-{suffix}"
+        if len(name) <= K8S_NAME_MAX:
+            out.append((name,))
+        else:
+            alt = f"{sdep}-{_md5(name)}"
+            out.append((f"seldon-{_md5(name)}",) + ((alt,) if len(alt) <= K8S_NAME_MAX else ()))
+    if not out:  # a prepackaged server: Seldon's webhook adds a container named after the graph
+        out.append(deployment_names(sdep, {"name": predictor["name"], "componentSpecs": [
+            {"spec": {"containers": [{"name": (predictor.get("graph") or {}).get("name", "")}]}}]})[0])
+    return out
+
+
+def predictor_service_name(sdep: str, predictor: Mapping[str, Any]) -> str:
+    """The predictor's own Service (Seldon's GetPredictorKey): where Istio routes its share
+    and where feedback for a request it served must be sent."""
+    custom = (predictor.get("annotations") or {}).get(SVC_NAME_ANNOTATION)
+    if custom:
+        return str(custom)
+    name = f"{sdep}-{predictor['name']}"
+    return name if len(name) <= K8S_NAME_MAX else f"seldon-{_md5(name)}"
+
+
 @dataclass(frozen=True)
 class Observation:
-    """What Seldon reports about a SeldonDeployment, per predictor."""
+    """What Seldon reports about a SeldonDeployment, per predictor.
+
+    `available` maps each predictor with status entries to (available, replicas) summed
+    over its Deployments, for messages.
+    """
 
     exists: bool
     state: str = ""
     description: str = ""
     ready: frozenset[str] = field(default_factory=frozenset)
     failed: Mapping[str, str] = field(default_factory=dict)
+    available: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
     def is_ready(self, predictor: str) -> bool:
         return predictor in self.ready
@@ -146,34 +198,52 @@ class Observation:
     def failure(self, predictor: str) -> str | None:
         return self.failed.get(predictor)
 
+    def serves(self, predictor: str) -> bool:
+        """At least one replica available: requests routed to it can be answered."""
+        return self.available.get(predictor, (0, 0))[0] > 0
+
+
+STATE_AVAILABLE, STATE_CREATING, STATE_FAILED = "Available", "Creating", "Failed"
+
 
 def observe(sd: Mapping[str, Any] | None) -> Observation:
-    """Per-predictor readiness from `status.deploymentStatus`.
+    """Per-predictor readiness from what Seldon 1.17 writes, and nothing else.
 
-    Seldon names a predictor's Deployments `<sdep>-<predictor>-<i>-<container>` and
-    reports each with replicas, availableReplicas and a status; a predictor is ready when
-    all of its Deployments are available, failed when any reports Failed.
+    Seldon writes `status.deploymentStatus[<Deployment name>]` with only `replicas` and
+    `availableReplicas` (both omitted when 0), copied from the Deployment, and a top-level
+    `state`: Available when every Deployment has ready pods and none unavailable, Failed
+    when a Deployment is unavailable and Kubernetes says it stopped progressing (its
+    progressDeadlineSeconds, 600 s by default) or when Seldon itself hit an error, else
+    Creating. It never names the failing predictor or the model server's reason.
+
+    So a predictor is ready when each of its Deployments, found under its exact name, has
+    availableReplicas >= replicas >= 1. It has failed when it is not ready while the
+    state is Failed: a Failed state always has an unavailable Deployment behind it, and a
+    predictor whose Deployments are all available is not it. Seldon sets no
+    observedGeneration and refreshes an entry only when the Deployment's counts change, so
+    right after an in-place change (a new sha256) the entry can still show the old pods.
     """
     if sd is None:
         return Observation(exists=False)
     name = sd["metadata"]["name"]
     status = sd.get("status") or {}
-    deployments = status.get("deploymentStatus") or {}
-    ready, failed = set(), {}
+    entries = status.get("deploymentStatus") or {}
+    state, description = status.get("state", ""), status.get("description", "")
+    ready, failed, available = set(), {}, {}
     for p in (sd.get("spec") or {}).get("predictors") or []:
-        prefix = f"{name}-{p['name']}-"
-        mine = {k: v for k, v in deployments.items() if k.startswith(prefix)}
-        if not mine:
-            continue
-        for v in mine.values():
-            if v.get("status") == "Failed":
-                failed[p["name"]] = v.get("description") or status.get("description") or "Seldon reports the predictor Failed"
-        wanted = p.get("replicas", 1)
-        if p["name"] not in failed and all(
-            (v.get("availableReplicas") or 0) >= max(1, v.get("replicas") or wanted) for v in mine.values()
+        found = [next((entries[n] for n in names if n in entries), None) for names in deployment_names(name, p)]
+        seen = [e for e in found if e is not None]
+        if seen:
+            available[p["name"]] = (sum(int(e.get("availableReplicas") or 0) for e in seen),
+                                    sum(int(e.get("replicas") or 0) for e in seen))
+        if seen and len(seen) == len(found) and all(
+            int(e.get("replicas") or 0) >= 1 and int(e.get("availableReplicas") or 0) >= int(e.get("replicas") or 0)
+            for e in seen
         ):
             ready.add(p["name"])
-    return Observation(
-        exists=True, state=status.get("state", ""), description=status.get("description", ""),
-        ready=frozenset(ready), failed=failed,
-    )
+        elif state == STATE_FAILED:
+            avail, want = available.get(p["name"], (0, 0))
+            failed[p["name"]] = (f"{description or 'Seldon reports state Failed'} "
+                                 f"({avail}/{want} replicas of predictor {p['name']} available)")
+    return Observation(exists=True, state=state, description=description, ready=frozenset(ready),
+                       failed=failed, available=available)

@@ -1,37 +1,37 @@
-"""The ModelDeployment spec as typed values.
+"""The ModelDeployment spec as typed values, parsed and validated once.
 
 The CRD's OpenAPI schema and CEL rules reject bad objects at apply time and fill in the
-defaults, so parsing here is a *second* line: it exists so that the core never handles raw
-dicts, and so an object that somehow bypassed validation (an old CRD, a direct etcd
-write) fails with a clear message instead of a KeyError deep in the state machine.
+defaults; this parser applies the same rules (tests/integration/test_crd_parser_agreement.py
+holds them equal, `schema` holds the defaults both use) plus the ones only the operator
+can know (the custom-query policy). It exists so the core never handles raw dicts, and so
+an object that bypassed the CRD (an old CRD, a direct etcd write) becomes InvalidSpec with
+a message naming the field, before any traffic moves, instead of failing mid-rollout.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-DEFAULT_STEPS = (10, 25, 50, 100)
-DEFAULT_IMAGE = "modeldeploy/model-server:0.1.0"
+from .schema import DEFAULT_IMAGE, DEFAULTS, DNS_LABEL, LABEL_VALUE, SpecError, parse_duration, positive_duration
 
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ms|s|m|h))+$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+if TYPE_CHECKING:  # imported in parse(): the analysis package needs numpy and scipy, the plugin must not
+    from .analysis.config import AnalysisSpec
 
+__all__ = ["DEFAULTS", "DEFAULT_IMAGE", "DEFAULT_STEPS", "ModelSpec", "Strategy", "Spec", "SpecError",
+           "parse", "parse_duration", "parse_object"]
 
-class SpecError(ValueError):
-    """A spec field is invalid; the message names the field and the fix."""
-
-
-def parse_duration(value: str, field_name: str) -> float:
-    """Seconds in a Go-style duration ("30s", "1m30s", "250ms", "2h")."""
-    if not isinstance(value, str) or not _DURATION.match(value):
-        raise SpecError(f"{field_name}: {value!r} is not a duration; write it like 30s, 1m or 1h30m")
-    return sum(float(n) * _UNIT[u] for n, u in _DURATION_PART.findall(value))
-
+DEFAULT_STEPS: tuple[int, ...] = tuple(DEFAULTS["strategy.canary.steps"])
+# Go-style image reference (distribution/reference, simplified), anchored at both ends.
+IMAGE = re.compile(
+    r"([a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*(:[0-9]+)?/)?"
+    r"[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?")
+URI = re.compile(r"(file|s3|gs|pvc|https?)://[!-~]+")
+SHA256 = re.compile(r"[a-f0-9]{64}")
+MAX_NAME = 40  # Seldon appends predictor and container names to metadata.name and model.name
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -40,106 +40,178 @@ class ModelSpec:
     uri: str
     sha256: str | None = None
     image: str = DEFAULT_IMAGE
-    replicas: int = 1
+    replicas: int = DEFAULTS["model.replicas"]
+
+
+def _seconds(key: str) -> float:
+    return parse_duration(DEFAULTS[key], key)
 
 
 @dataclass(frozen=True)
 class Strategy:
-    type: str = "Canary"
+    type: str = DEFAULTS["strategy.type"]
     steps: tuple[int, ...] = DEFAULT_STEPS
-    step_duration: float = 60.0
+    step_duration: float = _seconds("strategy.canary.stepDuration")
     shadow_duration: float | None = None
     # How long a new predictor may take to become ready before the rollout is abandoned.
-    progress_deadline: float = 600.0
-    # How long a candidate that had traffic may stay unready (at 0 %) before it is rolled back.
-    readiness_grace: float = 30.0
-    ab_split: int = 50
-    ab_min_samples: int = 1000
-    ab_max_duration: float = 1800.0
-    ab_promote_winner: bool = True
-    ab_confidence: float = 0.95
-
-
-@dataclass(frozen=True)
-class AnalysisConfig:
-    interval: float = 30.0
-    min_samples: int = 100
-    failure_limit: int = 2
-    inconclusive_limit: int = 6
-    error_limit: int = 4
-    # The raw `spec.analysis` mapping, handed to the analysis package as is.
-    raw: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def has_metrics(self) -> bool:
-        return bool(self.raw.get("metrics"))
+    progress_deadline: float = _seconds("strategy.progressDeadline")
+    # How long a candidate with traffic may stay unready before it is rolled back.
+    readiness_grace: float = _seconds("strategy.readinessGrace")
+    ab_split: int = DEFAULTS["strategy.abTest.split"]
+    ab_min_samples: int = DEFAULTS["strategy.abTest.minSamples"]
+    ab_max_duration: float = _seconds("strategy.abTest.maxDuration")
+    ab_promote_winner: bool = DEFAULTS["strategy.abTest.promoteWinner"]
+    ab_confidence: float = DEFAULTS["strategy.abTest.confidence"]
 
 
 @dataclass(frozen=True)
 class Spec:
     model: ModelSpec
     strategy: Strategy
-    analysis: AnalysisConfig
+    analysis: AnalysisSpec  # interval, min_samples, failure_limit, ..., has_metrics, metrics
     paused: bool = False
 
 
-def _get(d: Mapping[str, Any], key: str, default: Any = None) -> Any:
-    v = d.get(key) if isinstance(d, Mapping) else None
-    return default if v is None else v
+class _Fields:
+    """Reads one mapping of the spec; every error names the full path of the field."""
+
+    def __init__(self, d: Any, where: str, allowed: tuple[str, ...] | None = None) -> None:
+        if d is None:
+            d = {}
+        if not isinstance(d, Mapping):
+            raise SpecError(f"{where}: must be a mapping, got {type(d).__name__}")
+        if allowed is not None and set(d) - set(allowed):
+            raise SpecError(f"{where}: unknown field(s) {', '.join(sorted(set(d) - set(allowed)))}; "
+                            f"known: {', '.join(allowed)}")
+        self.d, self.where = d, where
+
+    def path(self, key: str) -> str:
+        return f"{self.where}.{key}"
+
+    def raw(self, key: str, default_key: str | None = None) -> Any:
+        v = self.d.get(key)
+        return DEFAULTS[default_key] if v is None and default_key else v
+
+    def string(self, key: str, pattern: re.Pattern[str], max_len: int, hint: str, required: bool = False) -> str | None:
+        v = self.d.get(key)
+        if v is None:
+            if required:
+                raise SpecError(f"{self.path(key)} is required ({hint})")
+            return None
+        if not isinstance(v, str) or len(v) > max_len or not pattern.fullmatch(v):
+            shown = repr(v) if not isinstance(v, str) or len(v) <= 80 else repr(v[:77] + "...")
+            raise SpecError(f"{self.path(key)}: {shown} {hint}" + (f", at most {max_len} characters"
+                                                                  if isinstance(v, str) and len(v) > max_len else ""))
+        return v
+
+    def integer(self, key: str, default_key: str, lo: int, hi: int) -> int:
+        v = self.raw(key, default_key)
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            raise SpecError(f"{self.path(key)}: {v!r} must be a whole number from {lo} to {hi}")
+        return v
+
+    def duration(self, key: str, default_key: str) -> float:
+        return positive_duration(self.raw(key, default_key), self.path(key))
 
 
-def _positive_int(value: Any, field_name: str, minimum: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise SpecError(f"{field_name}: {value!r} must be an integer >= {minimum}")
-    return value
-
-
-def parse(spec: Mapping[str, Any]) -> Spec:
-    """Typed spec from `spec` as stored (defaults already applied by the API server)."""
-    m = _get(spec, "model", {})
-    for key in ("name", "version", "uri"):
-        if not isinstance(m.get(key), str) or not m.get(key):
-            raise SpecError(f"spec.model.{key} is required")
-    if not LABEL_VALUE.match(m["version"]):
-        raise SpecError(
-            f"spec.model.version: {m['version']!r} must be a valid label value "
-            "(at most 63 letters, digits, '-', '_' or '.', starting and ending alphanumeric)"
-        )
-    model = ModelSpec(
-        name=m["name"], version=m["version"], uri=m["uri"], sha256=m.get("sha256"),
-        image=_get(m, "image", DEFAULT_IMAGE), replicas=_positive_int(_get(m, "replicas", 1), "spec.model.replicas"),
+def _model(m: _Fields) -> ModelSpec:
+    return ModelSpec(
+        name=m.string("name", DNS_LABEL, MAX_NAME, "must be a DNS label: lowercase letters, digits and '-', "
+                      "starting and ending with a letter or digit (e.g. digits)", required=True),  # type: ignore[arg-type]
+        version=m.string("version", LABEL_VALUE, 63, "must be a valid label value: letters, digits, '-', '_' or '.', "
+                         "starting and ending with a letter or digit (e.g. 2.0.0)", required=True),  # type: ignore[arg-type]
+        uri=m.string("uri", URI, 2048, "must be a URI with scheme file://, s3://, gs://, pvc:// or https:// and no "
+                     "spaces or non-ASCII characters (e.g. s3://models/digits/2.0.0)", required=True),  # type: ignore[arg-type]
+        sha256=m.string("sha256", SHA256, 64, "must be 64 lowercase hexadecimal characters (the output of sha256sum)"),
+        image=m.string("image", IMAGE, 512, "must be an image reference such as registry.example.com/ml/model-server:0.1.0")
+        or DEFAULT_IMAGE,
+        replicas=m.integer("replicas", "model.replicas", 1, 100),
     )
 
-    s = _get(spec, "strategy", {})
-    kind = _get(s, "type", "Canary")
+
+def _steps(c: _Fields) -> tuple[int, ...]:
+    raw = c.raw("steps", "strategy.canary.steps")
+    where = c.path("steps")
+    if not isinstance(raw, (list, tuple)) or not 1 <= len(raw) <= 20:
+        raise SpecError(f"{where}: must be a list of 1 to 20 weights, e.g. [10, 25, 50, 100]")
+    for i, w in enumerate(raw):
+        if not isinstance(w, int) or isinstance(w, bool) or not 1 <= w <= 100:
+            raise SpecError(f"{where}[{i}]: {w!r} must be a whole number from 1 to 100")
+    steps = tuple(raw)
+    if steps[-1] != 100:
+        raise SpecError(f"{where}: the last step must be 100 (the candidate takes all traffic), e.g. [10, 25, 50, 100]")
+    if any(a >= b for a, b in zip(steps, steps[1:])):
+        raise SpecError(f"{where}: {list(steps)} must be strictly ascending, e.g. [10, 25, 50, 100]")
+    if len(steps) == 1:
+        raise SpecError(f"{where}: a lone step would give the candidate all traffic with no analysis: write at "
+                        "least two steps, e.g. [50, 100], or promote at once with the annotation "
+                        "modeldeploy.io/command=promote")
+    return steps
+
+
+def _strategy(s: _Fields) -> Strategy:
+    kind = s.raw("type", "strategy.type")
     if kind not in ("Canary", "ABTest"):
-        raise SpecError(f"spec.strategy.type: {kind!r} must be Canary or ABTest")
-    canary = _get(s, "canary", {})
-    steps = tuple(_get(canary, "steps", DEFAULT_STEPS))
-    if not steps or steps[-1] != 100 or any(a >= b for a, b in zip((0,) + steps, steps)):
-        raise SpecError(f"spec.strategy.canary.steps: {list(steps)} must be strictly ascending weights in 1..100 ending at 100")
-    shadow = _get(s, "shadow")
-    ab = _get(s, "abTest", {})
-    strategy = Strategy(
+        raise SpecError(f"{s.path('type')}: {kind!r} must be Canary or ABTest")
+    if "canary" in s.d and "abTest" in s.d:
+        raise SpecError(f"{s.where}: set either strategy.canary or strategy.abTest, not both")
+    if kind == "Canary" and "abTest" in s.d:
+        raise SpecError(f"{s.where}: strategy.abTest is set but strategy.type is Canary: set type: ABTest, or remove abTest")
+    if kind == "ABTest" and "canary" in s.d:
+        raise SpecError(f"{s.where}: strategy.canary is set but strategy.type is ABTest: remove canary, or set type: Canary")
+    canary = _Fields(s.d.get("canary"), s.path("canary"), ("steps", "stepDuration"))
+    ab = _Fields(s.d.get("abTest"), s.path("abTest"), ("split", "minSamples", "maxDuration", "promoteWinner", "confidence"))
+    shadow = s.d.get("shadow")
+    confidence = ab.raw("confidence", "strategy.abTest.confidence")
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.5 <= confidence <= 0.9999:
+        raise SpecError(f"{ab.path('confidence')}: {confidence!r} must be at least 0.5 and at most 0.9999 (e.g. 0.95)")
+    promote = ab.raw("promoteWinner", "strategy.abTest.promoteWinner")
+    if not isinstance(promote, bool):
+        raise SpecError(f"{ab.path('promoteWinner')}: {promote!r} must be true or false")
+    return Strategy(
         type=kind,
-        steps=steps,
-        step_duration=parse_duration(_get(canary, "stepDuration", "1m"), "spec.strategy.canary.stepDuration"),
-        shadow_duration=parse_duration(_get(shadow, "duration", "2m"), "spec.strategy.shadow.duration") if shadow else None,
-        progress_deadline=parse_duration(_get(s, "progressDeadline", "10m"), "spec.strategy.progressDeadline"),
-        ab_split=_get(ab, "split", 50),
-        ab_min_samples=_get(ab, "minSamples", 1000),
-        ab_max_duration=parse_duration(_get(ab, "maxDuration", "30m"), "spec.strategy.abTest.maxDuration"),
-        ab_promote_winner=bool(_get(ab, "promoteWinner", True)),
-        ab_confidence=float(_get(ab, "confidence", 0.95)),
+        steps=_steps(canary),
+        step_duration=canary.duration("stepDuration", "strategy.canary.stepDuration"),
+        shadow_duration=None if shadow is None else _Fields(shadow, s.path("shadow"), ("duration",)).duration(
+            "duration", "strategy.shadow.duration"),
+        progress_deadline=s.duration("progressDeadline", "strategy.progressDeadline"),
+        readiness_grace=s.duration("readinessGrace", "strategy.readinessGrace"),
+        ab_split=ab.integer("split", "strategy.abTest.split", 1, 99),
+        ab_min_samples=ab.integer("minSamples", "strategy.abTest.minSamples", 1, 1_000_000_000),
+        ab_max_duration=ab.duration("maxDuration", "strategy.abTest.maxDuration"),
+        ab_promote_winner=promote,
+        ab_confidence=float(confidence),
     )
 
-    a = _get(spec, "analysis", {})
-    analysis = AnalysisConfig(
-        interval=parse_duration(_get(a, "interval", "30s"), "spec.analysis.interval"),
-        min_samples=_positive_int(_get(a, "minSamples", 100), "spec.analysis.minSamples"),
-        failure_limit=_positive_int(_get(a, "failureLimit", 2), "spec.analysis.failureLimit"),
-        inconclusive_limit=_positive_int(_get(a, "inconclusiveLimit", 6), "spec.analysis.inconclusiveLimit"),
-        error_limit=_positive_int(_get(a, "errorLimit", 4), "spec.analysis.errorLimit"),
-        raw=dict(a) if isinstance(a, Mapping) else {},
+
+def parse(spec: Mapping[str, Any], *, allow_custom_queries: bool = True) -> Spec:
+    """Typed, validated spec from ``spec`` as stored (defaults filled in where missing).
+
+    `allow_custom_queries` is the operator's policy (chart value
+    analysis.allowCustomQueries): False refuses per-object PromQL, which could read
+    other namespaces' series through the operator's Prometheus credentials.
+    SpecError (AnalysisConfigError is one) names the field and the fix.
+    """
+    from .analysis.config import parse_analysis
+
+    # Other top-level fields (e.g. notifications) belong to other parts of the operator.
+    top = _Fields(spec, "spec")
+    paused = top.raw("paused", "paused")
+    if not isinstance(paused, bool):
+        raise SpecError(f"spec.paused: {paused!r} must be true or false")
+    return Spec(
+        model=_model(_Fields(top.d.get("model"), "spec.model", ("name", "version", "uri", "sha256", "image", "replicas"))),
+        strategy=_strategy(_Fields(top.d.get("strategy"), "spec.strategy",
+                                   ("type", "progressDeadline", "readinessGrace", "shadow", "canary", "abTest"))),
+        analysis=parse_analysis(top.d.get("analysis"), allow_custom_queries=allow_custom_queries),
+        paused=paused,
     )
-    return Spec(model=model, strategy=strategy, analysis=analysis, paused=bool(_get(spec, "paused", False)))
+
+
+def parse_object(mdep: Mapping[str, Any], *, allow_custom_queries: bool = True) -> Spec:
+    """`parse` of a whole ModelDeployment, checking metadata.name as the CRD does."""
+    name = (mdep.get("metadata") or {}).get("name")
+    if not isinstance(name, str) or len(name) > MAX_NAME or not DNS_LABEL.fullmatch(name):
+        raise SpecError(f"metadata.name: {name!r} must be a DNS-1123 label of at most {MAX_NAME} characters: lowercase "
+                        "letters, digits and '-', no dots (Seldon builds Service names from it), e.g. digits-classifier")
+    return parse(mdep.get("spec") or {}, allow_custom_queries=allow_custom_queries)

@@ -147,7 +147,8 @@ def predictors(status: Status) -> tuple[seldon.Predictor, ...]:
         weights = (0, 100)
     elif status.phase == ROLLING_BACK:
         weights = (100, 0)
-    elif status.shadow and not status.candidateUnreadySince:
+    elif status.shadow and status.stepStartedAt and not status.candidateUnreadySince:
+        # Mirroring starts once the candidate is ready (stepStartedAt), like any traffic.
         return (
             seldon.Predictor(status.stablePredictor, stable.version, stable, 100),
             seldon.Predictor(status.candidatePredictor, cand.version, cand, 100, shadow=True),

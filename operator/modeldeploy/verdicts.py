@@ -14,6 +14,9 @@ from datetime import datetime
 from typing import Any
 
 
+SEQUENTIAL = "sequential"
+
+
 class Outcome(str, enum.Enum):
     PASS = "Pass"
     FAIL = "Fail"
@@ -35,11 +38,31 @@ class CheckResult:
     n_candidate: int | None = None
     statistic: float | None = None
     p_value: float | None = None
+    # Sequential (anytime-valid) checks only: the evidence, so an engineer can see how
+    # close a decision is. `e_value` is against "within the tolerated increase" (Fail at
+    # 1/alpha); `lower`/`upper` the confidence sequence for the increase at level alpha;
+    # `margin` the tolerated increase; `pass_margin` what the increase must be shown below.
+    method: str | None = None  # "sequential" or None (the classical per-window tests)
+    e_value: float | None = None
+    alpha: float | None = None
+    estimate: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    margin: float | None = None
+    pass_margin: float | None = None
+
+    @property
+    def collecting(self) -> bool:
+        """A sequential check that has data but no decision yet: evidence is accumulating,
+        which is progress, not missing data."""
+        return (self.method == SEQUENTIAL and self.outcome == Outcome.INCONCLUSIVE
+                and bool(self.n_baseline) and bool(self.n_candidate))
 
     def to_status(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if v is not None}
         d["outcome"] = self.outcome.value
-        for k in ("baseline", "candidate", "threshold", "statistic", "p_value"):
+        for k in ("baseline", "candidate", "threshold", "statistic", "p_value", "e_value", "alpha", "estimate",
+                  "lower", "upper", "margin", "pass_margin"):
             if k in d:
                 d[k] = float(f"{d[k]:.6g}")
         return d
@@ -70,6 +93,20 @@ class AnalysisResult:
     @classmethod
     def of(cls, checks: list[CheckResult] | tuple[CheckResult, ...], since: datetime | None = None) -> AnalysisResult:
         return cls(combine(checks), tuple(checks), since)
+
+    @property
+    def decisive_fail(self) -> bool:
+        """A sequential check failed: its evidence is valid at any stopping time, so one
+        crossing is the decision (counting repeated looks, as failureLimit does for the
+        per-window tests, would only add delay)."""
+        return self.outcome == Outcome.FAIL and any(
+            c.outcome == Outcome.FAIL and c.method == SEQUENTIAL for c in self.checks)
+
+    @property
+    def collecting(self) -> bool:
+        """Inconclusive only because sequential checks are still accumulating evidence."""
+        inconclusive = [c for c in self.checks if c.outcome == Outcome.INCONCLUSIVE]
+        return self.outcome == Outcome.INCONCLUSIVE and all(c.collecting for c in inconclusive)
 
     def summary(self) -> str:
         if not self.checks:

@@ -10,7 +10,8 @@ from modeldeploy.analysis.config import CustomMetric, ErrorRateMetric, LatencyMe
 
 def test_defaults() -> None:
     spec = parse_analysis({})
-    assert (spec.interval_s, spec.window, spec.min_samples) == (30.0, "1m", 100)
+    assert (spec.interval, spec.window, spec.min_samples) == (30.0, "1m", 100)
+    assert not spec.has_metrics
     assert (spec.failure_limit, spec.inconclusive_limit, spec.error_limit) == (2, 6, 4)
     assert spec.metrics == () and spec.queries is None
     assert parse_analysis(None) == spec
@@ -79,7 +80,32 @@ def test_the_design_example_parses() -> None:
     ({"metrics": [{"name": "c", "query": "up{x='{{pod}}'}", "max": 1}]}, r"metrics\[0\]\.query: unknown placeholder"),
     ({"metrics": [{"name": "a", "latency": {}}, {"name": "a", "errorRate": {}}]}, r"duplicate name\(s\) a"),
     ({"queries": {"outputs": "sum(x)"}}, r"^spec\.analysis\.queries\.outputs: needs \{\{predictor\}\}"),
+    ({"queries": {"outputs": "x{p='{{predictor}}'}[{{windw}}]"}}, r"queries\.outputs: unknown placeholder"),
+    ({"interval": "0s"}, r"^spec\.analysis\.interval: '0s' is out of range; it must be at least 1s and at most 720h"),
+    ({"window": "0m"}, r"^spec\.analysis\.window: '0m' must be at least 1s and at most 720h"),
+    ({"window": "30s1m"}, r"^spec\.analysis\.window: '30s1m' is not a Prometheus duration.*in that order"),
+    ({"window": "1d"}, r"^spec\.analysis\.window: '1d' is not a Prometheus duration"),
+    ({"failureLimit": 1001}, r"^spec\.analysis\.failureLimit: must be a whole number from 1 to 1000"),
+    ({"metrics": [{"name": "P99", "latency": {}}]}, r"metrics\[0\]\.name: 'P99' must be a DNS label"),
+    ({"metrics": [{"name": "p", "latency": {"maxRatioToBaseline": 0.9}}]}, r"maxRatioToBaseline: 0\.9 is outside \[1, inf\]"),
+    ({"metrics": [{"name": "p", "latency": {}, "max": 1}]}, r"^spec\.analysis\.metrics\[0\]: min and max belong to a query"),
+    ({"metrics": [{"name": "o", "outputDistribution": {"maxJensenShannon": 0.8326}}]},
+     r"maxJensenShannon: 0\.8326 is outside \(0, 0\.8325\]"),
+    ({"metrics": [{"name": "o", "outputDistribution": {"maxPSI": 0}}]}, r"maxPSI: 0 is outside \(0, inf\]"),
+    ({"metrics": [{"name": "c", "query": "x" * 4097, "max": 1}]}, r"metrics\[0\]\.query: longer than 4096"),
+    ({"metrics": [{"name": f"m{i}", "latency": {}} for i in range(21)]}, r"^spec\.analysis\.metrics: at most 20"),
 ])
 def test_errors_name_the_field(analysis: dict, message: str) -> None:
     with pytest.raises(AnalysisConfigError, match=message):
         parse_analysis(analysis)
+
+
+def test_window_takes_the_grammar_both_prometheus_and_the_crd_understand() -> None:
+    assert parse_analysis({"window": "1m30s"}).window == "1m30s"
+    assert parse_analysis({"window": "1500ms"}).window == "1500ms"
+    assert parse_analysis({"interval": "1.5s"}).window == "1m"
+
+
+def test_the_largest_jensen_shannon_gate_is_accepted() -> None:
+    spec = parse_analysis({"metrics": [{"name": "o", "outputDistribution": {"maxJensenShannon": 0.8325}}]})
+    assert spec.metrics[0].max_js == 0.8325  # type: ignore[union-attr]

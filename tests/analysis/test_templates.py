@@ -76,7 +76,7 @@ def test_analyse_rejects_an_unsafe_target_before_any_query() -> None:
 
 def test_a_good_target_renders_the_expected_promql() -> None:
     sel = ('seldon_api_executor_server_requests_seconds_bucket{namespace="models", deployment_name="digits", '
-           'predictor_name="digits-2-0-0", service="predictions"}')
+           'predictor_name="digits-2-0-0", service=~"predictions|/seldon.protos.Seldon/Predict"}')
     assert render(DEFAULT_LATENCY, GOOD) == f"sum by (le) (clamp_min({sel} - ({sel} offset 1m or {sel} * 0), 0))"
     assert "a.b-c" in render(DEFAULT_LATENCY, {**GOOD, "deployment": "a.b-c"})  # subdomains are fine
 

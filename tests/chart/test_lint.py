@@ -12,7 +12,7 @@ import yaml
 
 from .helmkube import REPO, find
 
-SCRIPTS = [REPO / "hack" / "render-manifests.sh", REPO / "hack" / "kind" / "e2e.sh"]
+SCRIPTS = [REPO / "hack" / "render-manifests.sh", REPO / "hack" / "kind" / "e2e.sh", REPO / "hack" / "package-chart.sh"]
 WORKFLOW = REPO / ".github" / "workflows" / "e2e-kind.yaml"
 
 

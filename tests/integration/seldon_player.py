@@ -1,12 +1,21 @@
 """A test helper that plays Seldon's controller: it writes SeldonDeployment status.
 
-Seldon's Go controller cannot run here. This writes `status.deploymentStatus` the way
-Seldon does (one entry per predictor Deployment, `<sdep>-<predictor>-0-<container>`),
-marking predictors Available unless the test asked for them to fail or to stay unready.
+Seldon's Go controller cannot run here. This writes only what Seldon Core 1.17 writes:
+`status.deploymentStatus[<Deployment name>]` with `replicas` and `availableReplicas`
+(Go's omitempty drops zeros), `status.replicas` of the first Deployment, and `state`
+by Seldon's rule: Available when every Deployment is available, Failed (with Seldon's
+one fixed description, naming neither predictor nor reason) when one is unavailable and
+no longer progressing, else Creating. Deployment names follow Seldon's rule, hashed form
+included; they are computed here independently of `modeldeploy.seldon` so that a naming
+bug in the operator shows up as a predictor that never becomes ready.
+
+A test says which versions stay unready (`unready`, still progressing) and which are
+stuck past their progress deadline (`stuck`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from typing import Any
 
@@ -15,24 +24,38 @@ from kubernetes.client.exceptions import ApiException
 
 from sandbox.harness import SDEP
 
+NOT_PROGRESSING = "Deployment is no longer progressing and not available."
 
-def seldon_status(sd: dict[str, Any], unready: set[str], failed: dict[str, str]) -> dict[str, Any]:
+
+def deployment_name(sdep: str, predictor: dict[str, Any], index: int) -> str:
+    spec = predictor["componentSpecs"][index]
+    name = f"{sdep}-{predictor['name']}-{index}-" + "-".join(c["name"] for c in spec["spec"]["containers"])
+    return name if len(name) <= 63 else "seldon-" + hashlib.md5(name.encode()).hexdigest()  # noqa: S324
+
+
+def _entry(replicas: int, available: int) -> dict[str, int]:
+    return {k: v for k, v in (("replicas", replicas), ("availableReplicas", available)) if v}
+
+
+def seldon_status(sd: dict[str, Any], unready: set[str], stuck: set[str]) -> dict[str, Any]:
     name = sd["metadata"]["name"]
-    deployments = {}
+    deployments: dict[str, dict[str, int]] = {}
+    ready, progressing = True, True
     for p in sd["spec"]["predictors"]:
-        container = p["componentSpecs"][0]["spec"]["containers"][0]["name"]
         version = p["labels"]["version"]
-        key = f"{name}-{p['name']}-0-{container}"
         replicas = p.get("replicas", 1)
-        if version in failed:
-            deployments[key] = {"status": "Failed", "description": failed[version], "replicas": replicas, "availableReplicas": 0}
-        elif version in unready:
-            deployments[key] = {"status": "Creating", "replicas": replicas, "availableReplicas": 0}
-        else:
-            deployments[key] = {"status": "Available", "replicas": replicas, "availableReplicas": replicas}
-    states = {d["status"] for d in deployments.values()}
-    state = "Failed" if "Failed" in states else "Creating" if "Creating" in states else "Available"
-    return {"state": state, "deploymentStatus": deployments, "description": "; ".join(failed.values())}
+        for i in range(len(p["componentSpecs"])):
+            down = version in unready or version in stuck
+            deployments[deployment_name(name, p, i)] = _entry(replicas, 0 if down else replicas)
+            ready = ready and not down
+            progressing = progressing and version not in stuck
+    state = "Available" if ready else "Failed" if not progressing else "Creating"
+    first = next(iter(deployments.values()), {})
+    status: dict[str, Any] = {"state": state, "deploymentStatus": deployments,
+                              "description": NOT_PROGRESSING if state == "Failed" else ""}
+    if first.get("replicas"):
+        status["replicas"] = first["replicas"]
+    return status
 
 
 class SeldonPlayer:
@@ -42,7 +65,7 @@ class SeldonPlayer:
         self.custom = client.CustomObjectsApi(api)
         self.namespace = namespace
         self.unready: set[str] = set()
-        self.failed: dict[str, str] = {}
+        self.stuck: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -59,11 +82,14 @@ class SeldonPlayer:
             try:
                 items = self.custom.list_namespaced_custom_object(*SDEP[:2], self.namespace, SDEP[2])["items"]
                 for sd in items:
-                    status = seldon_status(sd, self.unready, self.failed)
-                    old = (sd.get("status") or {}).get("deploymentStatus") or {}
-                    if (sd.get("status") or {}).get("state") != status["state"] or old != status["deploymentStatus"]:
-                        # A merge patch: removed predictors' entries must be deleted explicitly.
-                        status["deploymentStatus"].update({k: None for k in old if k not in status["deploymentStatus"]})
+                    status = seldon_status(sd, self.unready, self.stuck)
+                    old = sd.get("status") or {}
+                    if any(old.get(k) != status.get(k) for k in ("state", "deploymentStatus", "description")):
+                        # A merge patch: removed entries and fields must be deleted explicitly.
+                        status["deploymentStatus"] = {
+                            **{k: None for k in old.get("deploymentStatus") or {}},
+                            **{k: {**{f: None for f in (old.get("deploymentStatus") or {}).get(k) or {}}, **v}
+                               for k, v in status["deploymentStatus"].items()}}
                         self.custom.patch_namespaced_custom_object_status(
                             *SDEP[:2], self.namespace, SDEP[2], sd["metadata"]["name"], {"status": status})
             except ApiException:

@@ -88,12 +88,40 @@ INVALID = [
     ("quantile-out-of-range", with_("spec.analysis", {"metrics": [{"name": "p", "latency": {"quantile": 1.5}}]}),
      "spec.analysis.metrics[0].latency.quantile", "between 0 and 1"),
     ("error-rate-over-1", with_("spec.analysis", {"metrics": [{"name": "e", "errorRate": {"max": 5}}]}),
-     "spec.analysis.metrics[0].errorRate.max", "less than or equal to 1"),
+     "spec.analysis.metrics[0].errorRate.max", "must be a fraction from 0 to 1"),
     ("query-without-bounds", with_("spec.analysis", {"metrics": [{"name": "q", "query": "vector(1)"}]}),
      "spec.analysis.metrics[0]", "a query metric needs min, max or both"),
     ("abtest-on-a-canary", with_("spec.strategy", {"abTest": {"split": 50}}),
      "spec.strategy", "set type: ABTest, or remove abTest"),
     ("name-too-long", with_("metadata.name", "d" * 41), "metadata.name", "may not be more than 40"),
+    # The kinds of mistake the API server used to accept (issue 12).
+    *[(f"zero-{path.rsplit('.', 1)[-1]}", with_(path, "0s"), path, "at least 1s and at most 720h")
+      for path in ("spec.analysis.interval", "spec.strategy.progressDeadline", "spec.strategy.readinessGrace",
+                   "spec.strategy.canary.stepDuration", "spec.strategy.shadow.duration")],
+    ("zero-ab-max-duration", with_("spec.strategy", {"type": "ABTest", "abTest": {"maxDuration": "0m"}}),
+     "spec.strategy.abTest.maxDuration", "at least 1s"),
+    ("zero-window", with_("spec.analysis", {"window": "0m"}), "spec.analysis.window", "at least 1s"),
+    ("window-units-out-of-order", with_("spec.analysis", {"window": "30s1m"}), "spec.analysis.window", "in that order"),
+    ("lone-100", with_("spec.strategy.canary", {"steps": [100]}), "spec.strategy.canary.steps", "e.g. [50, 100]"),
+    ("js-above-its-maximum", with_("spec.analysis", {"metrics": [{"name": "o", "outputDistribution": {
+        "maxJensenShannon": 0.9}}]}), "spec.analysis.metrics[0].outputDistribution.maxJensenShannon", "at most 0.8325"),
+    ("psi-zero", with_("spec.analysis", {"metrics": [{"name": "o", "outputDistribution": {"maxPSI": 0}}]}),
+     "spec.analysis.metrics[0].outputDistribution.maxPSI", "greater than 0"),
+    ("confidence-1", with_("spec.strategy", {"type": "ABTest", "abTest": {"confidence": 1}}),
+     "spec.strategy.abTest.confidence", "at most 0.9999"),
+    ("query-unknown-placeholder", with_("spec.analysis", {"metrics": [{"name": "q", "query": "x{p='{{pod}}'}",
+                                                                         "max": 1}]}),
+     "spec.analysis.metrics[0].query", "unknown placeholder"),
+    ("query-min-above-max", with_("spec.analysis", {"metrics": [{"name": "q", "query": "vector(1)", "min": 2, "max": 1}]}),
+     "spec.analysis.metrics[0]", "min must not be greater than max"),
+    ("min-on-a-latency-check", with_("spec.analysis", {"metrics": [{"name": "p", "latency": {}, "min": 1}]}),
+     "spec.analysis.metrics[0]", "min and max belong to a query metric only"),
+    ("template-without-predictor", with_("spec.analysis", {"queries": {"errors": "sum by (code) (x)"}}),
+     "spec.analysis.queries.errors", "needs {{predictor}}"),
+    ("image-with-trailing-junk", with_("spec.model.image", "repo/server:1.0 ; sh"), "spec.model.image",
+     "must be an image reference"),
+    ("uri-with-a-newline", with_("spec.model.uri", "s3://models/digits\nx"), "spec.model.uri", "no spaces"),
+    ("name-with-dots", with_("metadata.name", "digits.v2"), "metadata.name", "DNS-1123 label"),
 ]
 
 
@@ -113,6 +141,7 @@ def test_valid_minimal_object_gets_defaults(api, crds, namespace) -> None:
     assert spec["strategy"]["type"] == "Canary"
     assert "canary" not in spec["strategy"]  # its defaults apply in the operator (and to a given canary)
     assert spec["analysis"]["failureLimit"] == 2 and spec["analysis"]["inconclusiveLimit"] == 6
+    assert spec["analysis"]["method"] == "sequential"
     assert spec["model"]["replicas"] == 1 and spec["paused"] is False
 
 
@@ -120,7 +149,8 @@ def test_short_name_and_printer_columns_are_served(api, crds) -> None:
     crd = client.ApiextensionsV1Api(api).read_custom_resource_definition(f"{PLURAL}.{GROUP}")
     assert "mdep" in crd.spec.names.short_names
     cols = [c.name for c in crd.spec.versions[0].additional_printer_columns]
-    assert cols == ["Phase", "Stable", "Candidate", "Weight", "Verdict", "Age"]
+    assert cols == ["Phase", "Stable", "Candidate", "Weight", "Verdict", "Age", "Step", "Next-Action", "Message"]
+    assert [c.priority for c in crd.spec.versions[0].additional_printer_columns][-3:] == [1, 1, 1]
 
 
 def test_every_analysis_field_survives_the_schema_and_parses(api, crds, namespace) -> None:
@@ -128,11 +158,13 @@ def test_every_analysis_field_survives_the_schema_and_parses(api, crds, namespac
     from modeldeploy.analysis import parse_analysis
 
     analysis = {
-        "interval": "10s", "window": "1m", "minSamples": 200, "failureLimit": 3, "inconclusiveLimit": 4, "errorLimit": 5,
+        "method": "window", "interval": "10s", "window": "1m", "minSamples": 200, "failureLimit": 3,
+        "inconclusiveLimit": 4, "errorLimit": 5,
         "queries": {"outputs": 'sum by (class) (modeldeploy_predictions_total{predictor_name="{{predictor}}"})'},
         "metrics": [
-            {"name": "p99", "latency": {"quantile": 0.95, "maxMs": 300, "maxRatioToBaseline": 1.5, "significance": 0.01}},
-            {"name": "errors", "errorRate": {"max": 0.02, "significance": 0.01}},
+            {"name": "p99", "latency": {"quantile": 0.95, "maxMs": 300, "maxRatioToBaseline": 1.5, "significance": 0.01,
+                                        "maxIncrease": 0.25}},
+            {"name": "errors", "errorRate": {"max": 0.02, "significance": 0.01, "maxIncrease": 0.005}},
             {"name": "outputs", "outputDistribution": {"maxJensenShannon": 0.08, "maxPSI": 0.2, "significance": 0.01}},
             {"name": "custom", "query": "vector(1)", "min": 0, "max": 2},
         ],
@@ -146,3 +178,4 @@ def test_every_analysis_field_survives_the_schema_and_parses(api, crds, namespac
         "maxJensenShannon": 0.08, "maxPSI": 0.2, "significance": 0.01, "test": "chiSquare"}
     parsed = parse_analysis(stored)
     assert [m.name for m in parsed.metrics] == ["p99", "errors", "outputs", "custom"]
+    assert parsed.method == "window" and [m.max_increase for m in parsed.metrics[:2]] == [0.25, 0.005]  # type: ignore[union-attr]

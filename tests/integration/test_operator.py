@@ -152,16 +152,17 @@ def test_version_bump_walks_the_steps_and_promotes(objs, seldon, operator) -> No
 def test_seldon_failure_rolls_back_and_the_candidate_never_serves(objs, seldon, operator) -> None:
     objs.apply_mdep(mdep("1.0.0"))
     wait_for("phase Stable", phase_is(objs, "Stable", "1.0.0"), 30)
-    seldon.failed["2.0.0"] = "model server: checksum mismatch for weights.pt"
+    # Seldon's Failed: a Deployment past its progress deadline, named by no one.
+    seldon.stuck.add("2.0.0")
     with TrafficRecorder(objs, "digits") as rec:
         objs.apply_mdep(mdep("2.0.0"))
         st = wait_for("Failed", phase_is(objs, "Failed"), 30)
     assert set(rec.weights_of("2.0.0")) == {0}
     assert objs.traffic("digits") == {"1.0.0": 100}
-    assert st["lastRollout"]["result"] == "RolledBack" and "checksum mismatch" in st["lastRollout"]["reason"]
+    assert st["lastRollout"]["result"] == "RolledBack" and "no longer progressing" in st["lastRollout"]["reason"]
     # Events are posted right after the status write: wait for them, don't race them.
     events = objs.events_until("digits", "RolledBack")
-    assert any(t == "Warning" and r == "RolledBack" and "checksum mismatch" in m for t, r, m in events), events
+    assert any(t == "Warning" and r == "RolledBack" and "no longer progressing" in m for t, r, m in events), events
 
 
 def test_manual_commands_pause_resume_and_promote(objs, seldon, operator) -> None:

@@ -201,7 +201,7 @@ def test_wait_reports_what_the_operator_did(rollouts, run) -> None:
     assert "Normal CommandPromote: modeldeploy.io/command=promote: refused: 2.0.0 is not ready" in r.out
     # nobody acts: --wait gives up with a hint
     r = run("abort", "digits", "--wait", "--wait-timeout", "1")
-    assert r.code == 1 and "the operator did not act on abort within 1s: is it running" in r.err
+    assert r.code == cli.EXIT_TIMEOUT == 7 and "the operator did not act on abort within 1s: is it running" in r.err
 
 
 def test_history_groups_events_by_rollout(rollouts, run) -> None:
@@ -253,8 +253,8 @@ def test_status_watch_prints_each_change_and_exits_when_done(rollouts, tmp_path)
         first = proc.stdout.readline()
         assert first.startswith("--- "), first + err.read_text()
         time.sleep(0.5)
-        rollouts.set_status("digits", status(PROGRESSING, phase="Paused", pauseReason="user", candidateWeight=50,
-                                             step=2))
+        # (not Paused: --exit-when-done ends on a pause, exit code 8, see test_cli_scripting)
+        rollouts.set_status("digits", status(PROGRESSING, phase="Promoting", candidateWeight=100, step=3))
         time.sleep(1.0)
         rollouts.set_status("digits", STABLE)
         out = first + proc.stdout.read()  # until it exits (--exit-when-done, or --timeout)
@@ -264,7 +264,7 @@ def test_status_watch_prints_each_change_and_exits_when_done(rollouts, tmp_path)
     print(out)
     assert proc.returncode == 0, err.read_text()
     phases = re.findall(r"^Phase: +(\S+)", out, re.M)
-    assert phases == ["Progressing", "Paused", "Stable"], phases
+    assert phases == ["Progressing", "Promoting", "Stable"], phases
     assert out.count("\n--- ") + out.startswith("--- ") == 3
 
 

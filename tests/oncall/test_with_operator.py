@@ -65,7 +65,7 @@ def test_manual_controls_against_the_running_operator(stack, cluster, capsys) ->
 
     code, out = run("pause", "digits", "--wait", "--wait-timeout", "15")
     assert code == 0, out
-    assert "Paused: Paused by spec.paused at 10% to 2.0.0." in out and "is Paused" in out
+    assert "Paused: Paused by spec.paused at 10% to 2.0.0;" in out and "is Paused" in out
     code, out = run("status", "digits")
     assert re.search(r"^Phase: +Paused \(user\)$", out, re.M), out
     code, out = run("resume", "digits", "--wait", "--wait-timeout", "15")

@@ -43,6 +43,7 @@ class Sim:
     status: dict = field(default_factory=dict)
     applied: tuple = ()
     ready: set = field(default_factory=set)
+    partial: set = field(default_factory=set)  # unready, but some replicas still serve
     failed: dict = field(default_factory=dict)
     events: list = field(default_factory=list)
     history: list = field(default_factory=list)  # (time, phase, candidate weight) after each tick
@@ -50,8 +51,10 @@ class Sim:
 
     def observation(self, analysis=None, command=None, reward=None) -> rollout.Observation:
         names = {p.name for p in self.applied}
+        # Replicas (available, desired): ready ones all up, `partial` ones one of two, the rest none.
+        available = {n: (1, 1) if n in self.ready else (1, 2) if n in self.partial else (0, 1) for n in names}
         sobs = seldon.Observation(exists=bool(self.applied), ready=frozenset(self.ready & names),
-                                  failed={k: v for k, v in self.failed.items() if k in names})
+                                  failed={k: v for k, v in self.failed.items() if k in names}, available=available)
         current = rollout.Status.from_dict(self.status)
         return rollout.Observation(seldon=sobs, applied=self.applied == rollout.predictors(current),
                                    analysis=analysis, reward=reward, command=command, generation=1)
@@ -107,3 +110,22 @@ class Sim:
     def bump(self, version: str) -> None:
         self.spec["model"]["version"] = version
         self.spec["model"]["uri"] = f"file:///models/{version}"
+
+
+def rolled_out(spec: dict, version: str = "2.0.0", wait: float = 1) -> Sim:
+    """A Stable 1.0.0 bumped to `version`, its candidate ready and given its first step."""
+    sim = Sim(spec)
+    sim.to_stable()
+    sim.bump(version)
+    sim.tick()
+    sim.ready.add(sim.status["candidatePredictor"])
+    sim.tick(wait)
+    return sim
+
+
+def ab_test(**ab_test) -> Sim:
+    """An A/B test of 2.0.0 against 1.0.0 at a 60/40 split, started."""
+    spec = make_spec("1.0.0")
+    spec["strategy"] = {"type": "ABTest", "abTest": {"split": 40, "minSamples": 300, "maxDuration": "10m", **ab_test}}
+    return rolled_out(spec)
+

@@ -6,23 +6,14 @@ from __future__ import annotations
 from modeldeploy import rollout
 from modeldeploy.verdicts import Outcome
 
-from .rollout_sim import Sim, make_spec
+from .rollout_sim import ab_test
 
 WINS = {"outcome": "Pass", "winner": "candidate", "message": "0.978 vs 0.893, diff +0.085 [0.05, 0.12]"}
 TIE = {"outcome": "Pass", "winner": None, "message": "0.89 vs 0.89, diff 0 [-0.03, 0.03]"}
 SHORT = {"outcome": "Inconclusive", "winner": None, "message": "too little feedback"}
 
 
-def ab(**ab_test) -> Sim:
-    spec = make_spec("1.0.0")
-    spec["strategy"] = {"type": "ABTest", "abTest": {"split": 40, "minSamples": 300, "maxDuration": "10m", **ab_test}}
-    sim = Sim(spec)
-    sim.to_stable()
-    sim.bump("2.0.0")
-    sim.tick()
-    sim.ready.add(sim.status["candidatePredictor"])
-    sim.tick(1)
-    return sim
+ab = ab_test
 
 
 def test_split_holds_until_the_comparison_is_decisive_then_the_winner_is_promoted() -> None:

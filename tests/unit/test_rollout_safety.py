@@ -8,7 +8,7 @@ import pytest
 from modeldeploy import rollout
 from modeldeploy.verdicts import Outcome
 
-from .rollout_sim import Sim, make_spec
+from .rollout_sim import Sim, ab_test, make_spec
 
 WINS = {"outcome": "Pass", "winner": "candidate", "message": "0.978 vs 0.893, diff +0.085 [0.05, 0.12]"}
 
@@ -30,15 +30,8 @@ def serving(**overrides) -> Sim:
     return sim
 
 
-def ab(**ab_test) -> Sim:
-    spec = make_spec("1.0.0")
-    spec["strategy"] = {"type": "ABTest", "abTest": {"split": 40, "minSamples": 300, "maxDuration": "10m", **ab_test}}
-    sim = Sim(spec)
-    sim.to_stable()
-    sim.bump("2.0.0")
-    sim.tick()
-    sim.ready.add(sim.status["candidatePredictor"])
-    sim.tick(1)
+def ab(**settings) -> Sim:
+    sim = ab_test(**settings)
     assert sim.phase == rollout.AB_TESTING
     return sim
 
@@ -80,7 +73,9 @@ def test_2_candidate_that_turns_unready_loses_its_traffic_at_once_and_is_rolled_
     for _ in range(6):
         sim.tick(15)
     assert sim.weights()["2.0.0"] == 25
-    sim.ready.discard(sim.status["candidatePredictor"])
+    cand = sim.status["candidatePredictor"]
+    sim.ready.discard(cand)
+    sim.partial.add(cand)  # one of its replicas still serves
     sim.tick(1)
     assert sim.weights()["2.0.0"] == 0, "users must leave an unready candidate at once"
     assert sim.reasons()[-1] == "CandidateUnready"
@@ -97,12 +92,26 @@ def test_2_candidate_ready_again_within_grace_gets_its_step_back_with_a_fresh_cl
     sim = serving()
     cand = sim.status["candidatePredictor"]
     sim.ready.discard(cand)
+    sim.partial.add(cand)
     sim.tick(1)
     sim.ready.add(cand)
     sim.tick(5)
     assert sim.weights()["2.0.0"] == 10 and sim.reasons()[-1] == "CandidateReady"
     restarted = rollout.parse_time(sim.status["stepStartedAt"])
     assert restarted == sim.now
+
+
+def test_2_candidate_with_no_available_replica_is_removed_at_once() -> None:
+    """Seldon re-routes only once every Deployment is ready: a 0 % weight would never
+    reach Istio while the candidate's Deployment has no pod, so users would get 503s for
+    the whole grace. Removing the predictor is what Seldon does apply."""
+    sim = serving()
+    sim.ready.discard(sim.status["candidatePredictor"])
+    sim.tick(1)
+    assert sim.phase == rollout.ROLLING_BACK and sim.weights() == {"1.0.0": 100, "2.0.0": 0}
+    sim.tick(1)
+    assert sim.weights() == {"1.0.0": 100}
+    assert "no available replica" in sim.status["lastRollout"]["reason"]
 
 
 def test_2_unready_stable_pauses_without_moving_users_and_resumes_when_ready() -> None:

@@ -12,10 +12,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..providers import MetricProvider, MetricQueryError
-from ..verdicts import AnalysisResult, CheckResult
+from ..verdicts import SEQUENTIAL, AnalysisResult, CheckResult
 from . import checks
 from .config import AnalysisSpec, CustomMetric, ErrorRateMetric, LatencyMetric, Metric, OutputMetric, parse_analysis
 from .query import QuerySession, Target
+from .sequential_analyse import Evidence, analyse_sequential
 from .templates import CLASS_LABEL, CODE_LABEL, Templates, prometheus_seconds
 
 
@@ -26,13 +27,17 @@ def analyse(
     templates: Templates | Mapping[str, str] | None = None,
     *,
     at: float | None = None,
+    evidence: Evidence | None = None,
 ) -> AnalysisResult:
     """Compare candidate with baseline on every configured metric.
 
-    `analysis` is ``spec.analysis`` as stored (or already parsed); `templates` the
+    `analysis` is the parsed ``spec.analysis`` (the operator passes the one `spec.parse`
+    made; a raw mapping is parsed here, for scripts and tests); `templates` the
     operator's configured templates (a `Templates`, or a mapping of the templates it
     replaces; None: the Seldon defaults), under the object's own ``queries``; `at` the Unix time to evaluate at (None: Prometheus' now — pass the
-    operator's clock so both versions and all checks see the same window).
+    operator's clock so both versions and all checks see the same window); `evidence`
+    where the rollout is, for ``method: sequential`` (without it, as for scripts comparing
+    two windows, the window method runs).
 
     Query problems become per-check outcomes (no data: Inconclusive; unreachable,
     timeout, NaN, several series, bad PromQL: Error). Configuration problems — a bad
@@ -42,6 +47,9 @@ def analyse(
     """
     spec = analysis if isinstance(analysis, AnalysisSpec) else parse_analysis(analysis)
     base = Templates.from_mapping(templates, "operator templates") if isinstance(templates, Mapping) else templates
+    if spec.method == SEQUENTIAL and evidence is not None:
+        # Cumulative evidence: no `since`, a Pass rests on the whole rollout by design.
+        return analyse_sequential(spec, target, provider, evidence, base, at=at)
     tmpl = spec.templates(base)
     session = QuerySession(provider, target.validated(spec.window), at)
     # The verdict rests on data from `since` on: a rollout step counts it only when that

@@ -1,31 +1,41 @@
-"""``spec.analysis`` as typed values, with every default in one place.
+"""``spec.analysis`` as typed values, parsed once by `spec.parse`.
 
-The CRD's schema is the first line of validation; this is the second (and the source
-of the defaults the schema repeats). Fields, as the API server stores them::
+The CRD's schema is the first line of validation; this is the second, with the same
+limits, and the defaults of both come from `schema.DEFAULTS`. The analysis code gets the
+parsed `AnalysisSpec` and never reads the raw mapping. To add a field to a check, add it
+to the check's dataclass and read it in that check's parser in `_KINDS` (and the CRD).
+Fields, as the API server stores them::
 
     analysis:
-      interval: 30s            # Go duration; how often the operator analyses
-      window: <derived>        # Prometheus duration; default max(2 x interval, 1m)
+      method: sequential       # or window: the classical per-window tests (see below)
+      interval: 30s            # Go duration, 1s..720h; how often the operator analyses
+      window: <derived>        # h/m/s/ms duration, 1s..720h; default max(2 x interval, 1m)
       minSamples: 100          # per version per window, else Inconclusive
       failureLimit: 2          # read by the rollout state machine
       inconclusiveLimit: 6     #   "
       errorLimit: 4            #   "
-      queries:                 # optional per-object template overrides (see Templates)
+      queries:                 # per-object template overrides (see Templates); admin opt-in
         {latency, errors, outputs, reward, feedback}: "<PromQL with {{placeholders}}>"
       metrics:                 # each item has a name and exactly one kind
         - name: p99
-          latency: {quantile: 0.99, maxMs: <none>, maxRatioToBaseline: <none>, significance: 0.005}
+          latency: {quantile: 0.99, maxMs: <none>, maxRatioToBaseline: <none>, significance: 0.005,
+                    maxIncrease: <none>}   # sequential: tolerated slow-down (0.25 = 25 %)
         - name: errors
-          errorRate: {max: 0.01, significance: 0.005}
+          errorRate: {max: 0.01, significance: 0.005, maxIncrease: <none>}  # sequential: points (0.005)
         - name: outputs
           outputDistribution: {maxJensenShannon: 0.05*, maxPSI: <none>, significance: 0.005, test: chiSquare}
         - name: custom
-          query: "<PromQL returning one series>"
+          query: "<PromQL returning one series>"   # admin opt-in (allow_custom_queries)
           min: <none>
           max: <none>          # at least one of min/max
     # * 0.05 when neither maxJensenShannon nor maxPSI is set; only maxPSI: PSI gate alone
 
-Why these defaults:
+With ``method: sequential`` (the default) ``significance`` is each check's alpha (its
+probability of ever failing an acceptable candidate), ``maxIncrease`` the tolerance it is
+tested against, and ``minSamples``, ``window``, ``maxMs``, ``maxRatioToBaseline``,
+``max`` and ``maxPSI`` belong to the window method only (see docs/analysis.md).
+
+Why these defaults (of the window method):
 
 * ``window`` twice the interval so every request is seen by two analyses (none falls
   between windows when scrapes jitter), and at least a minute so a Prometheus scraping
@@ -51,28 +61,33 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
-from ..spec import LABEL_VALUE, SpecError, parse_duration
+from ..schema import (MAX_JENSEN_SHANNON, DEFAULT_MAX_JENSEN_SHANNON, DEFAULTS, DNS_LABEL, MAX_DURATION_S,
+                      MIN_DURATION_S, SpecError, positive_duration)
+from ..verdicts import SEQUENTIAL
 from .errors import AnalysisConfigError
-from .templates import Templates, check_template, format_duration, prometheus_seconds
+from .templates import Templates, check_template, format_duration
 
-DEFAULT_INTERVAL = "30s"
 MIN_DEFAULT_WINDOW_S = 60.0
-DEFAULT_MIN_SAMPLES = 100
-DEFAULT_FAILURE_LIMIT = 2
-DEFAULT_INCONCLUSIVE_LIMIT = 6
-DEFAULT_ERROR_LIMIT = 4
-DEFAULT_SIGNIFICANCE = 0.005
-DEFAULT_QUANTILE = 0.99
-DEFAULT_MAX_ERROR_RATE = 0.01
-DEFAULT_MAX_JENSEN_SHANNON = 0.05
-MAX_JENSEN_SHANNON = math.sqrt(math.log(2))  # the largest JS distance there is (natural log)
-
-_NAME = LABEL_VALUE  # metric names follow the label-value grammar
-_KINDS = ("latency", "errorRate", "outputDistribution", "query")
+MAX_QUERY_LENGTH = 4096
+#: sequential: anytime-valid tests on evidence accumulated over the rollout (sequential.py);
+#: window: the classical tests on each window (checks.py).
+METHODS = (SEQUENTIAL, "window")
+#: latency.maxIncrease at most 10 (an 11-fold slow-down): beyond it a tolerance means nothing.
+MAX_LATENCY_INCREASE = 10.0
+DEFAULT_QUANTILE: float = DEFAULTS["analysis.metrics[].latency.quantile"]
+DEFAULT_MAX_ERROR_RATE: float = DEFAULTS["analysis.metrics[].errorRate.max"]
+DEFAULT_SIGNIFICANCE: float = DEFAULTS["analysis.metrics[].latency.significance"]
+# The window is put into PromQL and timed in CEL, so it takes the grammar both understand.
+_WINDOW = re.compile(r"(\d+h)?(\d+m)?(\d+s)?(\d+ms)?")
+_WINDOW_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+CUSTOM_QUERIES_REFUSED = (
+    "per-object PromQL is disabled on this operator, because it could read any namespace's metrics through the "
+    "operator's Prometheus credentials; remove it and use latency, errorRate or outputDistribution checks, or ask "
+    "the cluster admin to install the chart with analysis.allowCustomQueries=true")
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,7 @@ class LatencyMetric:
     max_ms: float | None = None
     max_ratio: float | None = None
     significance: float = DEFAULT_SIGNIFICANCE
+    max_increase: float | None = None  # sequential: tolerated slow-down, 0.25 = 25 %
 
 
 @dataclass(frozen=True)
@@ -89,6 +105,7 @@ class ErrorRateMetric:
     name: str
     max: float = DEFAULT_MAX_ERROR_RATE
     significance: float = DEFAULT_SIGNIFICANCE
+    max_increase: float | None = None  # sequential: tolerated rise of the error rate, 0.005 = half a point
 
 
 @dataclass(frozen=True)
@@ -125,14 +142,21 @@ Metric = Union[LatencyMetric, ErrorRateMetric, OutputMetric, CustomMetric]
 
 @dataclass(frozen=True)
 class AnalysisSpec:
-    interval_s: float = 30.0
+    """``spec.analysis``; `interval` in seconds, `window` a Prometheus duration."""
+
+    method: str = DEFAULTS["analysis.method"]
+    interval: float = positive_duration(DEFAULTS["analysis.interval"], "analysis.interval")
     window: str = "1m"
-    min_samples: int = DEFAULT_MIN_SAMPLES
-    failure_limit: int = DEFAULT_FAILURE_LIMIT
-    inconclusive_limit: int = DEFAULT_INCONCLUSIVE_LIMIT
-    error_limit: int = DEFAULT_ERROR_LIMIT
+    min_samples: int = DEFAULTS["analysis.minSamples"]
+    failure_limit: int = DEFAULTS["analysis.failureLimit"]
+    inconclusive_limit: int = DEFAULTS["analysis.inconclusiveLimit"]
+    error_limit: int = DEFAULTS["analysis.errorLimit"]
     queries: Mapping[str, str] | None = None
     metrics: tuple[Metric, ...] = ()
+
+    @property
+    def has_metrics(self) -> bool:
+        return bool(self.metrics)
 
     def templates(self, base: Templates | None = None) -> Templates:
         """Operator-wide templates (or the defaults) with this object's overrides."""
@@ -140,18 +164,27 @@ class AnalysisSpec:
 
 
 def go_seconds(value: object, field_name: str) -> float:
+    """Seconds of a duration field, within the CRD's range (1s to 720h)."""
     try:
-        seconds = parse_duration(value, field_name)  # type: ignore[arg-type]
+        return positive_duration(value, field_name)
     except SpecError as e:
         raise AnalysisConfigError(str(e)) from None
-    if seconds <= 0:
-        raise AnalysisConfigError(f"{field_name}: must be longer than zero")
-    return seconds
 
 
 def default_window(interval_s: float) -> str:
     """max(2 x interval, 1m), as a Prometheus duration (see the module docstring)."""
     return format_duration(max(2 * interval_s, MIN_DEFAULT_WINDOW_S))
+
+
+def _window(value: Any, field_name: str) -> str:
+    m = _WINDOW.fullmatch(value) if isinstance(value, str) and value and len(value) <= 32 else None
+    if not m:
+        raise AnalysisConfigError(f"{field_name}: {value!r} is not a Prometheus duration: whole numbers with units "
+                                  "h, m, s, ms in that order, such as 30s, 2m or 1m30s")
+    seconds = sum(float(g[:-len(u)]) * _WINDOW_UNITS[u] for g, u in zip(m.groups(), ("h", "m", "s", "ms")) if g)
+    if not MIN_DURATION_S <= seconds <= MAX_DURATION_S:
+        raise AnalysisConfigError(f"{field_name}: {value!r} must be at least 1s and at most 720h (e.g. 2m)")
+    return value
 
 
 def _number(d: Mapping[str, Any], key: str, where: str, default: float | None, lo: float, hi: float,
@@ -163,7 +196,9 @@ def _number(d: Mapping[str, Any], key: str, where: str, default: float | None, l
         raise AnalysisConfigError(f"{where}.{key}: must be a number, got {value!r}")
     if value < lo or (lo_open and value == lo) or value > hi or (hi_open and value == hi):
         low, high = f"({lo:g}" if lo_open else f"[{lo:g}", f"{hi:g})" if hi_open else f"{hi:g}]"
-        raise AnalysisConfigError(f"{where}.{key}: {value!r} is outside {low}, {high}")
+        words = [f"{'greater than' if lo_open else 'at least'} {lo:g}"] if math.isfinite(lo) else []
+        words += [f"{'less than' if hi_open else 'at most'} {hi:g}"] if math.isfinite(hi) else []
+        raise AnalysisConfigError(f"{where}.{key}: {value!r} is outside {low}, {high}: it must be {' and '.join(words)}")
     return float(value)
 
 
@@ -179,10 +214,10 @@ def _significance(d: Mapping[str, Any], where: str) -> float:
     return _required(d, "significance", where, DEFAULT_SIGNIFICANCE, 0.0, 0.5, lo_open=True)
 
 
-def _int(d: Mapping[str, Any], key: str, where: str, default: int) -> int:
-    value = d.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise AnalysisConfigError(f"{where}.{key}: must be a whole number of at least 1, got {value!r}")
+def _int(d: Mapping[str, Any], key: str, where: str, hi: int) -> int:
+    value = d.get(key, DEFAULTS[f"analysis.{key}"])
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
+        raise AnalysisConfigError(f"{where}.{key}: must be a whole number from 1 to {hi}, got {value!r}")
     return value
 
 
@@ -197,46 +232,31 @@ def _only(d: Any, allowed: tuple[str, ...], where: str) -> Mapping[str, Any]:
     return d
 
 
-def _metric(item: Any, where: str) -> Metric:
-    if not isinstance(item, Mapping):
-        raise AnalysisConfigError(f"{where}: must be a mapping with a name and one of {', '.join(_KINDS)}")
-    name = item.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise AnalysisConfigError(f"{where}.name: {name!r} must be 1-63 letters, digits, '-', '_' or '.'")
-    kinds = [k for k in _KINDS if k in item]
-    if len(kinds) != 1:
-        raise AnalysisConfigError(f"{where}: needs exactly one of {', '.join(_KINDS)}, found {kinds or 'none'}")
-    kind = kinds[0]
-    if kind == "query":
-        _only(item, ("name", "query", "min", "max"), where)
-        query = check_template(f"{where}.query", item["query"], per_version=False)
-        lo = _number(item, "min", where, None, -math.inf, math.inf)
-        hi = _number(item, "max", where, None, -math.inf, math.inf)
-        if lo is None and hi is None:
-            raise AnalysisConfigError(f"{where}: a query metric needs min, max or both")
-        if lo is not None and hi is not None and lo > hi:
-            raise AnalysisConfigError(f"{where}: min {lo:g} is greater than max {hi:g}")
-        return CustomMetric(name, query, lo, hi)
-    _only(item, ("name", kind), where)
-    w = f"{where}.{kind}"
-    if kind == "latency":
-        d = _only(item[kind], ("quantile", "maxMs", "maxRatioToBaseline", "significance"), w)
-        return LatencyMetric(
-            name,
-            quantile=_required(d, "quantile", w, DEFAULT_QUANTILE, 0.0, 1.0, lo_open=True, hi_open=True),
-            max_ms=_number(d, "maxMs", w, None, 0.0, math.inf, lo_open=True),
-            max_ratio=_number(d, "maxRatioToBaseline", w, None, 0.0, math.inf, lo_open=True),
-            significance=_significance(d, w),
-        )
-    if kind == "errorRate":
-        d = _only(item[kind], ("max", "significance"), w)
-        return ErrorRateMetric(
-            name,
-            max=_required(d, "max", w, DEFAULT_MAX_ERROR_RATE, 0.0, 1.0),
-            significance=_significance(d, w),
-        )
-    d = _only(item[kind], ("maxJensenShannon", "maxPSI", "significance", "test"), w)
-    if d.get("test", "chiSquare") != "chiSquare":
+def _query(where: str, value: Any, per_version: bool) -> str:
+    if isinstance(value, str) and len(value) > MAX_QUERY_LENGTH:
+        raise AnalysisConfigError(f"{where}: longer than {MAX_QUERY_LENGTH} characters")
+    return check_template(where, value, per_version=per_version)
+
+
+def _latency(name: str, d: Mapping[str, Any], w: str) -> LatencyMetric:
+    return LatencyMetric(
+        name,
+        quantile=_required(d, "quantile", w, DEFAULT_QUANTILE, 0.0, 1.0, lo_open=True, hi_open=True),
+        max_ms=_number(d, "maxMs", w, None, 0.0, math.inf, lo_open=True),
+        max_ratio=_number(d, "maxRatioToBaseline", w, None, 1.0, math.inf),
+        significance=_significance(d, w),
+        max_increase=_number(d, "maxIncrease", w, None, 0.0, MAX_LATENCY_INCREASE),
+    )
+
+
+def _error_rate(name: str, d: Mapping[str, Any], w: str) -> ErrorRateMetric:
+    return ErrorRateMetric(name, max=_required(d, "max", w, DEFAULT_MAX_ERROR_RATE, 0.0, 1.0),
+                           significance=_significance(d, w),
+                           max_increase=_number(d, "maxIncrease", w, None, 0.0, 1.0))
+
+
+def _outputs(name: str, d: Mapping[str, Any], w: str) -> OutputMetric:
+    if d.get("test", DEFAULTS["analysis.metrics[].outputDistribution.test"]) != "chiSquare":
         raise AnalysisConfigError(f"{w}.test: only chiSquare is supported, got {d['test']!r}")
     return OutputMetric(
         name,
@@ -246,34 +266,87 @@ def _metric(item: Any, where: str) -> Metric:
     )
 
 
-def parse_analysis(analysis: Mapping[str, Any] | None, where: str = "spec.analysis") -> AnalysisSpec:
-    """Validate ``spec.analysis`` and fill in defaults; AnalysisConfigError names the field."""
-    a = _only(analysis, ("interval", "window", "minSamples", "failureLimit", "inconclusiveLimit",
+#: Each check kind: its fields and its parser (name, fields, where) -> Metric.
+_KINDS: dict[str, tuple[tuple[str, ...], Callable[[str, Mapping[str, Any], str], Metric]]] = {
+    "latency": (("quantile", "maxMs", "maxRatioToBaseline", "significance", "maxIncrease"), _latency),
+    "errorRate": (("max", "significance", "maxIncrease"), _error_rate),
+    "outputDistribution": (("maxJensenShannon", "maxPSI", "significance", "test"), _outputs),
+}
+_ALL_KINDS = (*_KINDS, "query")
+
+
+def _metric(item: Any, where: str) -> Metric:
+    if not isinstance(item, Mapping):
+        raise AnalysisConfigError(f"{where}: must be a mapping with a name and one of {', '.join(_ALL_KINDS)}")
+    name = item.get("name")
+    if not isinstance(name, str) or len(name) > 63 or not DNS_LABEL.fullmatch(name):
+        raise AnalysisConfigError(f"{where}.name: {name!r} must be a DNS label of at most 63 lowercase letters, "
+                                  "digits and '-', such as p99 or error-rate")
+    kinds = [k for k in _ALL_KINDS if k in item]
+    if len(kinds) != 1:
+        raise AnalysisConfigError(f"{where}: needs exactly one of {', '.join(_ALL_KINDS)}, found {kinds or 'none'}")
+    kind = kinds[0]
+    if kind == "query":
+        _only(item, ("name", "query", "min", "max"), where)
+        query = _query(f"{where}.query", item["query"], per_version=False)
+        lo = _number(item, "min", where, None, -math.inf, math.inf)
+        hi = _number(item, "max", where, None, -math.inf, math.inf)
+        if lo is None and hi is None:
+            raise AnalysisConfigError(f"{where}: a query metric needs min, max or both")
+        if lo is not None and hi is not None and lo > hi:
+            raise AnalysisConfigError(f"{where}: min {lo:g} is greater than max {hi:g}")
+        return CustomMetric(name, query, lo, hi)
+    if "min" in item or "max" in item:
+        raise AnalysisConfigError(f"{where}: min and max belong to a query metric only; remove them")
+    _only(item, ("name", kind), where)
+    allowed, parse_kind = _KINDS[kind]
+    return parse_kind(name, _only(item[kind], allowed, f"{where}.{kind}"), f"{where}.{kind}")
+
+
+def parse_analysis(analysis: Mapping[str, Any] | None, where: str = "spec.analysis", *,
+                   allow_custom_queries: bool = True) -> AnalysisSpec:
+    """Validate ``spec.analysis`` and fill in defaults; AnalysisConfigError names the field.
+
+    `allow_custom_queries` False (the operator's default) refuses ``queries`` and query
+    metrics: raw PromQL can select any namespace's series.
+    """
+    a = _only(analysis, ("method", "interval", "window", "minSamples", "failureLimit", "inconclusiveLimit",
                          "errorLimit", "queries", "metrics"), where)
-    interval_s = go_seconds(a.get("interval", DEFAULT_INTERVAL), f"{where}.interval")
-    window = a.get("window") or default_window(interval_s)
-    try:
-        prometheus_seconds(window)
-    except ValueError:
-        raise AnalysisConfigError(
-            f"{where}.window: {window!r} is not a Prometheus duration such as 30s, 1m or 1h30m") from None
+    method = a.get("method", DEFAULTS["analysis.method"])
+    if method not in METHODS:
+        raise AnalysisConfigError(f"{where}.method: {method!r} must be one of {', '.join(METHODS)}")
+    interval = go_seconds(a.get("interval", DEFAULTS["analysis.interval"]), f"{where}.interval")
+    window = _window(a["window"], f"{where}.window") if a.get("window") is not None else default_window(interval)
     queries = a.get("queries") or None
-    spec_ = AnalysisSpec(
-        interval_s=interval_s,
-        window=window,
-        min_samples=_int(a, "minSamples", where, DEFAULT_MIN_SAMPLES),
-        failure_limit=_int(a, "failureLimit", where, DEFAULT_FAILURE_LIMIT),
-        inconclusive_limit=_int(a, "inconclusiveLimit", where, DEFAULT_INCONCLUSIVE_LIMIT),
-        error_limit=_int(a, "errorLimit", where, DEFAULT_ERROR_LIMIT),
-        queries=dict(queries) if isinstance(queries, Mapping) else queries,
-    )
-    spec_.templates()  # validates the overrides now rather than at the first analysis
+    if queries is not None:
+        if not allow_custom_queries:
+            raise AnalysisConfigError(f"{where}.queries: {CUSTOM_QUERIES_REFUSED}")
+        if not isinstance(queries, Mapping):
+            raise AnalysisConfigError(f"{where}.queries: must be a mapping of query name to PromQL")
+        for k, v in queries.items():
+            _query(f"{where}.queries.{k}", v, per_version=True)
     raw_metrics = a.get("metrics") or []
     if not isinstance(raw_metrics, list):
         raise AnalysisConfigError(f"{where}.metrics: must be a list")
+    if len(raw_metrics) > 20:
+        raise AnalysisConfigError(f"{where}.metrics: at most 20 checks, got {len(raw_metrics)}")
     metrics = tuple(_metric(m, f"{where}.metrics[{i}]") for i, m in enumerate(raw_metrics))
     names = [m.name for m in metrics]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise AnalysisConfigError(f"{where}.metrics: duplicate name(s) {', '.join(dupes)}")
-    return AnalysisSpec(**{**spec_.__dict__, "metrics": metrics})
+    if not allow_custom_queries:
+        for i, m in enumerate(metrics):
+            if isinstance(m, CustomMetric):
+                raise AnalysisConfigError(f"{where}.metrics[{i}].query: {CUSTOM_QUERIES_REFUSED}")
+    spec = AnalysisSpec(
+        method=method, interval=interval, window=window,
+        min_samples=_int(a, "minSamples", where, 1_000_000_000),
+        failure_limit=_int(a, "failureLimit", where, 1000),
+        inconclusive_limit=_int(a, "inconclusiveLimit", where, 1000),
+        error_limit=_int(a, "errorLimit", where, 1000),
+        queries=dict(queries) if queries is not None else None,
+        metrics=metrics,
+    )
+    spec.templates()  # validates the overrides (unknown names) now rather than at the first analysis
+    return spec

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from ..providers import MetricProvider, MetricQueryError, NoData
 from ..verdicts import CheckResult, Outcome
+from . import sequential as seq
 from . import stats
 from .errors import AnalysisConfigError
 from .query import QuerySession, Target
@@ -49,8 +50,17 @@ class RewardComparison:
 
 
 def compare_rewards(baseline_reward: float, baseline_n: float, candidate_reward: float, candidate_n: float,
-                    confidence: float = DEFAULT_CONFIDENCE, min_samples: int = 1) -> RewardComparison:
-    """Pure: summed rewards and feedback counts of both versions -> winner or none."""
+                    confidence: float = DEFAULT_CONFIDENCE, min_samples: int = 1,
+                    sequential: bool = False) -> RewardComparison:
+    """Pure: summed rewards and feedback counts of both versions -> winner or none.
+
+    `sequential`: the interval is a confidence sequence (each version's beta-binomial
+    sequence at (1 - confidence)/2, `sequential.difference_cs`) instead of Newcombe's
+    fixed-sample interval. The A/B test compares at every interval, and a fixed-sample
+    interval checked at every look names a false winner far more often than 1 -
+    confidence; the sequence holds at all looks at once. Without a winner the outcome is
+    Inconclusive (still collecting), so the test runs on until one emerges or maxDuration.
+    """
     nb, nc = int(round(baseline_n)), int(round(candidate_n))
     if nb < min_samples or nc < min_samples:
         return RewardComparison(Outcome.INCONCLUSIVE, None,
@@ -62,17 +72,27 @@ def compare_rewards(baseline_reward: float, baseline_n: float, candidate_reward:
                                     f"{version}: reward {reward:g} over {n} feedback is not a proportion; rewards "
                                     "must be in [0, 1]", n_baseline=nb, n_candidate=nc, confidence=confidence)
     rb, rc = baseline_reward / nb, candidate_reward / nc
-    d, lo, hi = stats.newcombe_interval(candidate_reward, nc, baseline_reward, nb, confidence)
+    if sequential:
+        d = rc - rb
+        lo, hi = seq.difference_cs(candidate_reward, nc, baseline_reward, nb, 1 - confidence, seq.JEFFREYS)
+    else:
+        d, lo, hi = stats.newcombe_interval(candidate_reward, nc, baseline_reward, nb, confidence)
     winner = "candidate" if lo > 0 else "baseline" if hi < 0 else None
     verdict = {"candidate": "candidate wins", "baseline": "baseline wins", None: "no winner"}[winner]
+    if sequential and winner is None:
+        # The sequence stays valid as feedback accumulates: keep comparing until a winner
+        # emerges or maxDuration ends the test (a fixed-sample "no winner" at minSamples
+        # would stop a test that more feedback could still decide).
+        verdict = "no winner yet"
     msg = (f"{verdict}: reward {rc:.3f} ({nc}) vs baseline {rb:.3f} ({nb}), difference {d:+.3f}, "
-           f"{confidence:.0%} CI [{lo:+.3f}, {hi:+.3f}]")
-    return RewardComparison(Outcome.PASS, winner, msg, rb, rc, nb, nc, d, lo, hi, confidence)
+           f"{confidence * 100:g}% {'confidence sequence' if sequential else 'CI'} [{lo:+.3f}, {hi:+.3f}]")
+    outcome = Outcome.INCONCLUSIVE if sequential and winner is None else Outcome.PASS
+    return RewardComparison(outcome, winner, msg, rb, rc, nb, nc, d, lo, hi, confidence)
 
 
 def measure_rewards(target: Target, provider: MetricProvider, templates: Templates | None = None, *,
                     confidence: float = DEFAULT_CONFIDENCE, min_samples: int = 100,
-                    at: float | None = None) -> RewardComparison:
+                    at: float | None = None, sequential: bool = False) -> RewardComparison:
     """Query reward sums and feedback counts over ``target.window`` and compare them.
 
     ``target.window`` is required (use the time since the A/B test began). No feedback
@@ -97,4 +117,4 @@ def measure_rewards(target: Target, provider: MetricProvider, templates: Templat
             outcome = Outcome.INCONCLUSIVE if e.inconclusive else Outcome.ERROR
             return RewardComparison(outcome, None, f"{version} {predictor}: {e}", confidence=confidence)
     (rb, nb), (rc, nc) = values["baseline"], values["candidate"]
-    return compare_rewards(rb, nb, rc, nc, confidence, min_samples)
+    return compare_rewards(rb, nb, rc, nc, confidence, min_samples, sequential)

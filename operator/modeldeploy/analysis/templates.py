@@ -63,15 +63,35 @@ def window_count(selector: str) -> str:
     return f"clamp_min({selector} - ({selector} offset {{{{window}}}} or {selector} * 0), 0)"
 
 
+#: The executor's ``service`` label of a prediction: ``predictions`` over REST, the gRPC
+#: method over gRPC (its interceptor labels by ``info.FullMethod``, method ``unary``).
+PREDICT_SERVICES = 'service=~"predictions|/seldon.protos.Seldon/Predict"'
+#: Istio's standard request counter (one sidecar/gateway metric for every request).
+ISTIO_REQUESTS = "istio_requests_total"
+#: Requests to one predictor's Service (Seldon's ``<sdep>-<predictor>``, where its
+#: VirtualService routes the predictor's share) that Envoy itself answered
+#: (``response_flags`` not ``-``: no healthy upstream, connection refused, reset,
+#: timeout), so the executor never saw them. The ingress gateway and client sidecars
+#: report them (``reporter="source"``). A Seldon Service name over 63 characters is hashed
+#: and not matched here: override the template then (runbook).
+_ISTIO_SELECT = (
+    'reporter="source", destination_service_namespace="{{namespace}}", '
+    'destination_service_name="{{deployment}}-{{predictor}}", response_flags!="-"'
+)
+
 #: Histogram buckets of one version: one series per ``le``.
 DEFAULT_LATENCY = (
     f"sum by ({LE_LABEL}) ("
-    + window_count(f'{EXECUTOR_HISTOGRAM}_bucket{{{_SELECT}, service="predictions"}}') + ")"
+    + window_count(f'{EXECUTOR_HISTOGRAM}_bucket{{{_SELECT}, {PREDICT_SERVICES}}}') + ")"
 )
-#: Requests of one version by status code: one series per ``code``.
+#: Requests of one version by status code: one series per ``code``. The executor's
+#: (REST codes, gRPC status names) plus Envoy's own answers from Istio, as ``code``: the
+#: HTTP code, or ``Unavailable`` for a gRPC call Envoy failed (HTTP 200, grpc-status 14).
 DEFAULT_ERRORS = (
     f"sum by ({CODE_LABEL}) ("
-    + window_count(f'{EXECUTOR_HISTOGRAM}_count{{{_SELECT}, service="predictions"}}') + ")"
+    + window_count(f'{EXECUTOR_HISTOGRAM}_count{{{_SELECT}, {PREDICT_SERVICES}}}')
+    + f' or label_replace(label_replace({window_count(f"{ISTIO_REQUESTS}{{{_ISTIO_SELECT}}}")}, '
+    f'"{CODE_LABEL}", "$1", "response_code", "(.*)"), "{CODE_LABEL}", "Unavailable", "grpc_response_status", "14"))'
 )
 #: Predictions of one version by class: one series per ``class``.
 DEFAULT_OUTPUTS = f"sum by ({CLASS_LABEL}) (" + window_count(f"{PREDICTIONS_COUNTER}{{{_SELECT}}}") + ")"

@@ -1,0 +1,230 @@
+"""Anytime-valid statistics: confidence sequences and e-values on cumulative counts.
+
+The classical tests in `stats` are valid for one look at one window. A canary is looked
+at every interval, and a test re-run at every look fails an identical candidate with a
+probability that grows with the number of looks. Everything here is instead valid
+*uniformly over time*: a confidence sequence (CS) at level alpha covers the true effect at
+every look simultaneously with probability >= 1 - alpha (Howard, Ramdas, McAuliffe &
+Sekhon 2021; Ville's inequality), so "fail when the CS lies above the margin" has a
+false-fail probability <= alpha however many looks are taken and whenever we stop.
+
+Every function takes counts accumulated since a start time (Prometheus counters are
+cumulative, so that is one query per look) and none needs the order of the events: the
+boundaries are mixture martingales, which depend on the data only through sufficient
+statistics.
+
+Mostly two-sample: each version's outcomes are modelled as i.i.d. draws from that
+version's own distribution, and which version served a request (the routing share) never
+enters the likelihood. That is what lets evidence accumulate across traffic steps whose
+weights differ. The price is the stationarity assumption: each version's error rate,
+latency and output distribution must not drift during the rollout (minutes), and requests
+must be independent of one another given the version. The one exception, the share of
+errors, conditions on the routing share and so is used within one step only.
+
+Methods:
+
+* `beta_binomial_cs` - a proportion (error rate, reward rate): the conjugate mixture
+  martingale of Robbins (1970), a Beta prior (Jeffreys, or one expecting rare events): for each p0 the ratio of the
+  beta-binomial marginal likelihood to the binomial likelihood at p0 is a nonnegative
+  martingale with mean 1 under p0, so {p0 : ratio < 1/alpha} is a CS. Exact, no normal
+  approximation: right for error counts of 0-5.
+* `difference_cs` - p_candidate - p_baseline from two independent beta-binomial CSs at
+  alpha/2 each (union bound). Conservative, valid at any n.
+* the same CS on the *share of errors* that came from the candidate, given the routing
+  share, is the error check's failure test (Lindon & Malek 2022, "Anytime-valid
+  inference for multinomial count data": conditioning on the events removes the unknown
+  baseline rate, which is what makes rare errors detectable within ~100 requests).
+* `normal_mixture` - the difference of two means with estimated variances: the Gaussian
+  mixture boundary (Robbins 1970; Howard et al. 2021 eq. 14) applied to the difference
+  estimate, as in the mixture SPRT of Johari, Koomen, Pekelis & Walsh ("Always valid
+  inference", 2017/2022). Asymptotically valid (Waudby-Smith et al. 2021, "Time-uniform
+  central limit theory"); used for binned log-latency and class shares, which are
+  bounded, so the normal approximation is good after a few dozen observations. Its type-I
+  error under continuous monitoring is checked by a seeded test.
+* `average_e` - the average of e-values with fixed weights is an e-value (Vovk & Wang
+  2021), used to watch every output class at once for the cost of log(K).
+
+Decisions against a margin (non-inferiority, Wellek 2010): with the effect d (candidate
+minus baseline, "larger is worse") and a tolerated increase m, the check *fails* when the
+CS at level alpha lies entirely above m (harm beyond the tolerance is shown) and *passes*
+when the CS at level beta lies entirely below m (non-inferiority is shown). Between the
+two it keeps collecting: more data shrinks the CS, so unless d sits exactly on m one side
+is eventually reached; low traffic only makes that slower.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from scipy import special
+
+#: Jeffreys Beta(1/2, 1/2): the default mixing prior, minimax-regret for Bernoulli data.
+JEFFREYS = (0.5, 0.5)
+#: For error rates: Beta(1/2, 20), mean 2.4 %. Any fixed prior gives a valid CS; one that
+#: expects small rates makes the upper bound at 0-2 errors in a hundred requests about half
+#: as wide as Jeffreys', which is what lets a step show "at most 2 points higher" quickly.
+RARE = (0.5, 20.0)
+
+
+def _log_marginal(x: float, n: float, prior: tuple[float, float]) -> float:
+    """log of the beta-binomial marginal likelihood of a sequence with x successes in n."""
+    a, b = prior
+    return (math.lgamma(a + x) + math.lgamma(b + n - x) - math.lgamma(a + b + n)
+            - (math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)))
+
+
+def beta_binomial_log_e(x: float, n: float, p0: float, prior: tuple[float, float] = JEFFREYS) -> float:
+    """log e-value against "the success probability is p0" (a martingale under p0)."""
+    if p0 <= 0.0:
+        return math.inf if x > 0 else _log_marginal(x, n, prior)
+    if p0 >= 1.0:
+        return math.inf if x < n else _log_marginal(x, n, prior)
+    return _log_marginal(x, n, prior) - x * math.log(p0) - (n - x) * math.log1p(-p0)
+
+
+def beta_binomial_cs(x: float, n: float, alpha: float, prior: tuple[float, float] = JEFFREYS) -> tuple[float, float]:
+    """(lower, upper): a 1 - alpha confidence sequence for a proportion at x of n.
+
+    The set {p0 : e(p0) < 1/alpha}; log e(p0) is convex in p0 with its minimum at x/n, so
+    each end is found by bisection. With n = 0 the interval is [0, 1].
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    x = min(max(x, 0.0), n)
+    level = math.log(1.0 / alpha)
+    centre = x / n
+
+    def outside(p: float) -> bool:
+        return beta_binomial_log_e(x, n, p, prior) >= level
+
+    def solve(inside: float, out: float) -> float:
+        for _ in range(50):
+            mid = 0.5 * (inside + out)
+            if outside(mid):
+                out = mid
+            else:
+                inside = mid
+            if abs(out - inside) < 1e-7:
+                break
+        return inside
+
+    lo = 0.0 if not outside(0.0) else solve(centre, 0.0)
+    hi = 1.0 if not outside(1.0) else solve(centre, 1.0)
+    return lo, hi
+
+
+def beta_binomial_log_e_above(x: float, n: float, p0: float, prior: tuple[float, float] = JEFFREYS) -> float:
+    """log e-value against "the success probability is at most p0" (one-sided).
+
+    The prior restricted to (p0, 1]: every likelihood ratio against p0 with p > p0 is a
+    supermartingale whenever the true probability is <= p0, so their mixture is too. It
+    spends nothing on alternatives below p0, which buys up to log 2 over `beta_binomial_log_e`.
+    """
+    if n <= 0 or p0 >= 1.0:
+        return 0.0
+    if p0 <= 0.0:
+        return beta_binomial_log_e(x, n, p0, prior)
+    a, b = prior
+    tail = float(special.betainc(a + x, b + n - x, p0))
+    prior_tail = float(special.betainc(a, b, p0))
+    if tail >= 1.0:
+        return -math.inf
+    return (_log_marginal(x, n, prior) + math.log1p(-tail) - math.log1p(-prior_tail)
+            - x * math.log(p0) - (n - x) * math.log1p(-p0))
+
+
+def difference_cs(x_c: float, n_c: float, x_b: float, n_b: float, alpha: float,
+                  prior: tuple[float, float] = RARE) -> tuple[float, float]:
+    """A 1 - alpha CS for p_c - p_b: each version's CS at alpha/2, then interval arithmetic."""
+    lc, uc = beta_binomial_cs(x_c, n_c, alpha / 2, prior)
+    lb, ub = beta_binomial_cs(x_b, n_b, alpha / 2, prior)
+    return lc - ub, uc - lb
+
+
+# --- means with estimated variance: the Gaussian mixture ------------------------------
+
+@dataclass(frozen=True)
+class Moments:
+    """Count, mean and variance of one version's scores (binned, so computed from counts)."""
+
+    n: float
+    mean: float
+    var: float
+
+    @classmethod
+    def of(cls, values: Sequence[float], counts: Sequence[float]) -> Moments:
+        n = float(sum(counts))
+        if n <= 0:
+            return cls(0.0, 0.0, 0.0)
+        mean = sum(v * c for v, c in zip(values, counts)) / n
+        var = sum(c * (v - mean) ** 2 for v, c in zip(values, counts)) / n
+        return cls(n, mean, var)
+
+
+@dataclass(frozen=True)
+class MixtureTest:
+    """The Gaussian-mixture evidence about d = mean_c - mean_b relative to a margin."""
+
+    estimate: float  # mean_c - mean_b
+    information: float  # 1 / variance of the estimate
+    log_e: float  # log e-value against d == margin (two-sided mixture)
+    lower: float  # CS at the level asked for
+    upper: float
+
+
+def mixture_radius(information: float, alpha: float, rho: float) -> float:
+    """Half-width of the normal-mixture CS for an estimate with the given information.
+
+    With S = I (d_hat - d), a Gaussian process in intrinsic time I, the mixture of
+    exp(lambda S - lambda^2 I / 2) over lambda ~ N(0, 1/rho) is a test martingale and
+    |S| < sqrt((I + rho) log((I + rho) / (rho alpha^2))) at all times with probability
+    >= 1 - alpha. `rho` is 1 / (the effect size the test should find fastest)^2.
+    """
+    if information <= 0:
+        return math.inf
+    v = information
+    return math.sqrt((v + rho) * math.log((v + rho) / (rho * alpha * alpha))) / v
+
+
+def one_sided_log_e(score: float, information: float, rho: float) -> float:
+    """log e-value against "drift <= 0" from the score S = I (d_hat - margin).
+
+    The Gaussian mixture over positive drifts only (a half-normal prior), closed form
+    2 sqrt(rho / (I + rho)) exp(S^2 / 2(I + rho)) Phi(S / sqrt(I + rho)); each component is a
+    supermartingale when the true drift is <= 0, so the mixture is, and one crossing of
+    1/alpha is a level-alpha test at any stopping time. Pass the negated score for the
+    other side.
+    """
+    v = information + rho
+    z = score / math.sqrt(v)
+    return math.log(2.0) + 0.5 * math.log(rho / v) + 0.5 * z * z + special.log_ndtr(z)
+
+
+def normal_mixture(candidate: Moments, baseline: Moments, margin: float, alpha: float, rho: float,
+                   min_var: float) -> MixtureTest:
+    """Two-sample mixture test of mean_c - mean_b against `margin`, with a 1 - alpha CS.
+
+    `min_var` floors each version's variance: at a handful of observations the sample
+    variance can be 0 (all in one bucket), which would claim infinite information.
+    """
+    if candidate.n <= 0 or baseline.n <= 0:
+        return MixtureTest(math.nan, 0.0, 0.0, -math.inf, math.inf)
+    var = max(candidate.var, min_var) / candidate.n + max(baseline.var, min_var) / baseline.n
+    info = 1.0 / var
+    d = candidate.mean - baseline.mean
+    s = info * (d - margin)
+    log_e = 0.5 * math.log(rho / (info + rho)) + s * s / (2 * (info + rho))
+    r = mixture_radius(info, alpha, rho)
+    return MixtureTest(d, info, log_e, d - r, d + r)
+
+
+def average_e(log_es: Sequence[float]) -> float:
+    """log of the plain average of e-values (an e-value again, whatever their dependence)."""
+    if not log_es:
+        return 0.0
+    top = max(log_es)
+    if math.isinf(top):
+        return top
+    return top + math.log(sum(math.exp(x - top) for x in log_es) / len(log_es))

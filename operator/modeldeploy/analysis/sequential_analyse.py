@@ -1,0 +1,114 @@
+"""The sequential analysis of one look: query cumulative counts, run the sequential checks.
+
+Which counts, and why:
+
+* latency and outputs: everything since the rollout began (`Evidence.since_rollout_s`).
+  Their tests are two-sample (each version's requests are a sample of that version), so
+  weight changes between steps do not bias them and evidence keeps accumulating across
+  steps: a later step starts with all the earlier evidence instead of from nothing.
+* errors: the failure test conditions on the routing share, which is constant only within
+  a step, so it reads the counts since the step began (`since_step_s`) and spends alpha
+  across steps (80 % at the first, then a fifth of the rest at each: the total stays <= alpha);
+  its pass test is two-sample and uses the counts since the rollout began.
+
+Pure except through the provider, like `analyse`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..providers import MetricProvider, MetricQueryError
+from ..state import Status, parse_time
+from ..verdicts import AnalysisResult, CheckResult
+from . import checks
+from . import sequential_checks as sc
+from .config import DEFAULT_MAX_JENSEN_SHANNON, AnalysisSpec, CustomMetric, ErrorRateMetric, LatencyMetric, Metric, OutputMetric
+from .query import QuerySession, Target
+from .templates import CLASS_LABEL, CODE_LABEL, Templates, format_duration
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where the rollout is: the two evidence windows and the candidate's routing share."""
+
+    since_rollout_s: float
+    since_step_s: float
+    share: float  # the candidate's share of requests in this step (0.5 for a shadow: both serve all)
+    step: int = 0  # index of the step, for spending alpha across steps
+
+    @classmethod
+    def of_status(cls, status: Status, now: datetime) -> Evidence:
+        """From the rollout's status: the windows start at rolloutStartedAt and stepStartedAt."""
+        rollout_start = parse_time(status.rolloutStartedAt) or now
+        step_start = parse_time(status.stepStartedAt) or now
+        share = 0.5 if status.shadow else status.candidateWeight / 100
+        return cls((now - rollout_start).total_seconds(), (now - step_start).total_seconds(), share, status.step)
+
+    def step_alpha(self, alpha: float) -> float:
+        """Alpha for a test that restarts at every step: 80 % at the first, where a bad
+        candidate is met, then a fifth of the rest at each later one (the sum is alpha)."""
+        return alpha * 0.8 * 0.2 ** self.step
+
+
+def _window(seconds: float) -> str:
+    return format_duration(max(1, int(seconds)))
+
+
+def analyse_sequential(spec: AnalysisSpec, target: Target, provider: MetricProvider, evidence: Evidence,
+                       templates: Templates | None = None, *, at: float | None = None,
+                       beta: float = sc.DEFAULT_BETA) -> AnalysisResult:
+    """Every configured metric, decided sequentially against its ``maxIncrease``."""
+    tmpl = spec.templates(templates)
+    rollout = QuerySession(provider, Target(target.namespace, target.deployment, target.baseline, target.candidate,
+                                            _window(evidence.since_rollout_s)).validated(spec.window), at)
+    step = QuerySession(provider, Target(target.namespace, target.deployment, target.baseline, target.candidate,
+                                         _window(evidence.since_step_s)).validated(spec.window), at)
+    custom = QuerySession(provider, target.validated(spec.window), at)
+    return AnalysisResult.of([_run(m, tmpl, rollout, step, custom, evidence, beta) for m in spec.metrics])
+
+
+def _both(name: str, session: QuerySession, fetch: Callable[[QuerySession, str], Any]) -> tuple[Any, Any] | CheckResult:
+    out = []
+    for version, predictor in (("baseline", session.target.baseline), ("candidate", session.target.candidate)):
+        try:
+            out.append(fetch(session, predictor))
+        except MetricQueryError as e:
+            return checks.from_query_error(name, f"{version} {predictor}", e)
+    return out[0], out[1]
+
+
+def _run(metric: Metric, tmpl: Templates, rollout: QuerySession, step: QuerySession, custom: QuerySession,
+         ev: Evidence, beta: float) -> CheckResult:
+    if isinstance(metric, LatencyMetric):
+        got = _both(metric.name, rollout, lambda s, p: s.histogram(tmpl.latency, p))
+        if isinstance(got, CheckResult):
+            return got
+        m = sc.Margins.of(metric.max_increase, sc.DEFAULT_LATENCY_PASS_MARGIN, metric.significance, beta)
+        return sc.latency(metric.name, *got, m, metric.quantile)
+    if isinstance(metric, ErrorRateMetric):
+        whole = _both(metric.name, rollout, lambda s, p: s.by(tmpl.errors, p, CODE_LABEL))
+        if isinstance(whole, CheckResult):
+            return whole
+        this = _both(metric.name, step, lambda s, p: s.by(tmpl.errors, p, CODE_LABEL))
+        if isinstance(this, CheckResult):
+            return this
+        m = sc.Margins.of(metric.max_increase, sc.DEFAULT_ERROR_PASS_MARGIN, ev.step_alpha(metric.significance), beta)
+        return sc.error_rate(metric.name, this[0], this[1], ev.share, whole[0], whole[1], m)
+    if isinstance(metric, OutputMetric):
+        got = _both(metric.name, rollout, lambda s, p: s.by(tmpl.outputs, p, CLASS_LABEL))
+        if isinstance(got, CheckResult):
+            return got
+        # PSI has no sequential test here; a PSI-only metric keeps the default JS limit.
+        limit = metric.js_limit if metric.js_limit is not None else DEFAULT_MAX_JENSEN_SHANNON
+        return sc.output_distribution(metric.name, *got, limit, metric.significance)
+    assert isinstance(metric, CustomMetric)
+    t = custom.target  # a scalar has no sample size to accumulate: judged over spec.analysis.window
+    try:
+        candidate = custom.value(metric.query, t.candidate)
+    except MetricQueryError as e:
+        return checks.from_query_error(metric.name, f"candidate {t.candidate}", e)
+    return checks.custom(metric, candidate)

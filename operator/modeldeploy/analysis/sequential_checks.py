@@ -1,0 +1,295 @@
+"""Sequential checks: counts accumulated since the rollout began in, a `CheckResult` out.
+
+The anytime-valid counterpart of `checks` (see `sequential` for the statistics). Each
+check measures an *increase* of the candidate over the baseline and decides it against
+two margins:
+
+* **Fail** when the confidence sequence at level ``alpha`` lies entirely above
+  ``margin`` (the tolerated increase; 0 when none is configured: any increase that is
+  shown fails). P(an acceptable candidate ever fails) <= alpha, however many looks.
+* **Pass** when the confidence sequence at level ``beta`` lies entirely below
+  ``pass_margin`` (non-inferiority shown; equal to ``margin`` when one is configured,
+  else a default that a step can show in a few hundred requests).
+* otherwise **Inconclusive, collecting**: not missing data - the rollout holds the
+  weight without counting towards inconclusiveLimit, and the next look has more data.
+
+The numbers go into status: ``estimate``/``lower``/``upper`` are the increase and its
+confidence sequence (latency: relative, 0.25 = 25 % slower; errors: a difference of
+rates; outputs: Jensen-Shannon distance, no interval), ``e_value`` the evidence against
+"within the margin" with ``threshold`` = 1/alpha, ``p_value`` the always-valid p-value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..verdicts import SEQUENTIAL, CheckResult, Outcome
+from . import sequential as seq
+from . import stats
+from .checks import is_error_code
+
+DEFAULT_BETA = 0.05
+#: Without a configured margin a step passes once the increase is shown to be below these.
+DEFAULT_LATENCY_PASS_MARGIN = 0.20
+DEFAULT_ERROR_PASS_MARGIN = 0.02
+#: Mixture tuning: 1 / (the effect the test should find fastest)^2, in the test's units.
+LATENCY_RHO = 1 / 0.15 ** 2  # log-latency: ~ +16 %
+SHARE_RHO = 1 / 0.05 ** 2  # an output class's share: 5 points
+#: The Gaussian mixture is asymptotic: below this many candidate observations it only collects.
+MIN_OBSERVATIONS = 20
+#: Each version's variance is shrunk towards the pooled one with this many pseudo-observations,
+#: so that a handful of requests in one bucket cannot claim a variance of zero.
+SHRINK = 20.0
+
+
+@dataclass(frozen=True)
+class Margins:
+    """The tolerated increase (Fail above it) and the increase a step must be shown below."""
+
+    fail: float
+    passing: float
+    alpha: float
+    beta: float = DEFAULT_BETA
+
+    @classmethod
+    def of(cls, margin: float | None, default_pass: float, alpha: float, beta: float = DEFAULT_BETA) -> Margins:
+        if margin is None:
+            return cls(0.0, default_pass, alpha, beta)
+        return cls(margin, margin, alpha, beta)
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:+.1f}%" if abs(x) < 10 else f"x{1 + x:.0f}"
+
+
+def _pts(x: float) -> str:
+    return f"{x * 100:+.2f} points"
+
+
+def _e(log_e: float) -> str:
+    e = math.exp(min(log_e, 700.0))
+    return f"{e:.3g}"
+
+
+def _collecting(name: str, what: str, nb: int, nc: int, need: int) -> CheckResult:
+    return CheckResult(name, Outcome.INCONCLUSIVE,
+                       f"collecting: {nc} candidate and {nb} baseline {what} so far; the test needs {need} of each "
+                       "before it can decide (the rollout holds its weight meanwhile)",
+                       n_baseline=nb, n_candidate=nc, method=SEQUENTIAL)
+
+
+# --- latency ----------------------------------------------------------------------------
+
+def log_scores(buckets: stats.Buckets) -> tuple[list[float], list[float]]:
+    """Per-bucket (log seconds at the bucket's geometric middle, count).
+
+    The lowest bucket is taken as (bound/2, bound], the +Inf bucket as (last, 2 x last]:
+    a score per bucket is all the histogram can say, and the test is exact for the mean
+    of these binned scores; their difference approximates the log of the ratio of the two
+    versions' typical latencies (the approximation is best when latencies spread over
+    several buckets, as they usually do).
+    """
+    b = stats.normalise_buckets(buckets)
+    counts = stats.bucket_counts(b)
+    bounds = [le for le, _ in b]
+    scores = []
+    for i, le in enumerate(bounds):
+        if math.isinf(le):
+            top = bounds[i - 1] if i > 0 else 1.0
+            scores.append(math.log(top) + 0.5 * math.log(2.0))
+        elif i == 0 or bounds[i - 1] <= 0:
+            scores.append(math.log(le) - 0.5 * math.log(2.0) if le > 0 else math.log(1e-6))
+        else:
+            scores.append(0.5 * (math.log(bounds[i - 1]) + math.log(le)))
+    return scores, counts
+
+
+def _shrunk(m: seq.Moments, pooled_var: float) -> seq.Moments:
+    return seq.Moments(m.n, m.mean, (m.n * m.var + SHRINK * pooled_var) / (m.n + SHRINK))
+
+
+def latency(name: str, baseline: stats.Buckets, candidate: stats.Buckets, margins: Margins,
+            quantile: float = 0.99) -> CheckResult:
+    """Is the candidate slower than the baseline by more than the margin (a ratio)?
+
+    The effect is the ratio of the versions' geometric-mean latencies from the binned
+    scores (`log_scores`): every request counts, so a uniform slow-down is seen within a
+    few dozen requests. The quantile is shown for context, not tested: a p99 needs
+    thousands of requests before it means anything.
+    """
+    n_b, n_c = stats.histogram_total(baseline), stats.histogram_total(candidate)
+    if math.isnan(n_b) or math.isnan(n_c):
+        return CheckResult(name, Outcome.ERROR, 'the latency query returned no le="+Inf" bucket; it must return a '
+                           "classic histogram, one series per le")
+    nb, nc = int(round(n_b)), int(round(n_c))
+    if min(nb, nc) < MIN_OBSERVATIONS:
+        return _collecting(name, "requests", nb, nc, MIN_OBSERVATIONS)
+    base, cand = stats.common_buckets(baseline, candidate)
+    sb, cb = log_scores(base)
+    sc, cc = log_scores(cand)
+    mb, mc = seq.Moments.of(sb, cb), seq.Moments.of(sc, cc)
+    pooled = seq.Moments.of(sb + sc, cb + cc).var
+    mb, mc = _shrunk(mb, pooled), _shrunk(mc, pooled)
+    floor = 1e-4
+    fail_log, pass_log = math.log1p(margins.fail), math.log1p(margins.passing)
+    at_fail = seq.normal_mixture(mc, mb, fail_log, margins.alpha, LATENCY_RHO, floor)
+    at_pass = seq.normal_mixture(mc, mb, pass_log, margins.beta, LATENCY_RHO, floor)
+    d, info = at_fail.estimate, at_fail.information
+    log_e = seq.one_sided_log_e(info * (d - fail_log), info, LATENCY_RHO)
+    log_e_pass = seq.one_sided_log_e(-info * (d - pass_log), info, LATENCY_RHO)
+    outcome = (Outcome.FAIL if log_e >= math.log(1 / margins.alpha) else
+               Outcome.PASS if log_e_pass >= math.log(1 / margins.beta) else Outcome.INCONCLUSIVE)
+    est, lo, hi = math.expm1(d), math.expm1(at_fail.lower), math.expm1(at_fail.upper)
+    qb, qc = stats.histogram_quantile(quantile, base), stats.histogram_quantile(quantile, cand)
+    label = f"p{quantile * 100:g}"
+    shown = (f"typical latency {_pct(est)} vs baseline, {1 - margins.alpha:.1%} confidence sequence "
+             f"[{_pct(lo)}, {_pct(hi)}]; e-value {_e(log_e)} (fails at {1 / margins.alpha:g}); "
+             f"{label} {qc * 1000:.0f} ms vs {qb * 1000:.0f} ms; {nc}/{nb} requests")
+    if outcome == Outcome.FAIL:
+        msg = f"slower than tolerated ({_pct(margins.fail)}): {shown}"
+    elif outcome == Outcome.PASS:
+        msg = (f"shown at most {_pct(margins.passing)} slower ({1 - margins.beta:.0%} bound "
+               f"{_pct(math.expm1(at_pass.upper))}): {shown}")
+    else:
+        msg = (f"collecting: passes once the {1 - margins.beta:.0%} upper bound ({_pct(math.expm1(at_pass.upper))}) "
+               f"is below {_pct(margins.passing)}, fails once the lower bound is above {_pct(margins.fail)}: {shown}")
+    return CheckResult(name, outcome, msg, baseline=qb * 1000, candidate=qc * 1000, threshold=1 / margins.alpha,
+                       n_baseline=nb, n_candidate=nc, statistic=est, p_value=min(1.0, math.exp(-log_e)),
+                       method=SEQUENTIAL, e_value=math.exp(min(log_e, 700.0)), alpha=margins.alpha, estimate=est,
+                       lower=lo, upper=hi, margin=margins.fail, pass_margin=margins.passing)
+
+
+# --- errors -----------------------------------------------------------------------------
+
+def _codes(counts: Mapping[str, float]) -> tuple[int, int]:
+    n = int(round(sum(counts.values())))
+    return n, int(round(sum(v for k, v in counts.items() if is_error_code(k))))
+
+
+def share_of_errors_null(share: float, margin: float, baseline_rate_lower: float) -> float:
+    """The largest share of errors the candidate can have while within the margin.
+
+    With routing share w, rates p_c and p_b, an error comes from the candidate with
+    probability theta = w p_c / (w p_c + (1 - w) p_b). "p_c <= p_b + m" bounds theta by
+    w (p_b + m) / (w (p_b + m) + (1 - w) p_b), which decreases in p_b, so a lower
+    confidence bound on p_b gives a bound that holds whenever that confidence bound does.
+    """
+    if margin <= 0:
+        return share
+    top = share * (baseline_rate_lower + margin)
+    return top / (top + (1 - share) * baseline_rate_lower) if top > 0 else 1.0
+
+
+def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Mapping[str, float], share: float,
+               baseline: Mapping[str, float], candidate: Mapping[str, float], margins: Margins) -> CheckResult:
+    """Is the candidate's error rate higher than the baseline's by more than the margin (points)?
+
+    Fail - errors are rare, so the baseline's unknown rate would cost the two-sample test
+    most of its power. Instead, conditional on the errors seen during this step (constant
+    routing share w), each error came from the candidate with probability theta, which is
+    w when the rates are equal (Lindon & Malek 2022: the multinomial count test with known
+    allocation). The beta-binomial confidence sequence for theta lying above the largest
+    theta the margin allows is the failure; it needs no minimum count and no special case
+    for a baseline without errors. The step's observed request split is checked against
+    w first (an Error if they disagree: the test's premise would be false).
+
+    Pass - from all counts since the rollout began (`baseline`, `candidate`): the
+    difference of the two versions' beta-binomial confidence sequences at level beta lies
+    below the pass margin. Two-sample, so valid across the steps' different weights.
+    """
+    nb, eb = _codes(baseline)
+    nc, ec = _codes(candidate)
+    snb, seb = _codes(step_baseline)
+    snc, sec = _codes(step_candidate)
+    if nb == 0 or nc == 0:
+        return _collecting(name, "requests", nb, nc, 1)
+    if snb + snc > 0 and 0 < share < 1:
+        lo_w, hi_w = seq.beta_binomial_cs(snc, snb + snc, margins.alpha)
+        if not lo_w <= share <= hi_w:
+            return CheckResult(name, Outcome.ERROR,
+                               f"the candidate served {snc / (snb + snc):.1%} of this step's {snb + snc} requests, "
+                               f"not the {share:.0%} it is routed; the error test relies on the routing share "
+                               "(check for a second route to one version, or retries)",
+                               n_baseline=snb, n_candidate=snc, method=SEQUENTIAL)
+    alpha_theta = margins.alpha / 2 if margins.fail > 0 else margins.alpha
+    rate_lower = seq.beta_binomial_cs(seb, snb, margins.alpha / 2)[0] if margins.fail > 0 else 0.0
+    theta0 = share_of_errors_null(share, margins.fail, rate_lower)
+    errors = sec + seb
+    # Without a routing share in (0, 1) (a candidate taken out of routing while unready)
+    # the step's errors cannot be attributed: no failure test until the share is back.
+    log_e = seq.beta_binomial_log_e_above(sec, errors, theta0) if 0 < share < 1 else 0.0
+    lo, hi = seq.difference_cs(ec, nc, eb, nb, margins.alpha)
+    _, hi_pass = seq.difference_cs(ec, nc, eb, nb, margins.beta)
+    outcome = (Outcome.FAIL if log_e >= math.log(1 / alpha_theta) else
+               Outcome.PASS if hi_pass < margins.passing else Outcome.INCONCLUSIVE)
+    rb, rc = eb / nb, ec / nc
+    e = math.exp(min(log_e, 700.0))
+    shown = (f"error rate {rc:.2%} ({ec}/{nc}) vs baseline {rb:.2%} ({eb}/{nb}), increase {_pts(rc - rb)}, "
+             f"{1 - margins.alpha:.1%} confidence sequence [{_pts(lo)}, {_pts(hi)}]; this step the candidate "
+             f"made {sec} of {errors} errors with {share:.0%} of traffic, e-value {e:.3g} "
+             f"(fails at {1 / alpha_theta:g})")
+    if outcome == Outcome.FAIL:
+        msg = f"higher than tolerated ({_pts(margins.fail)}): {shown}"
+    elif outcome == Outcome.PASS:
+        msg = f"shown at most {_pts(margins.passing)} higher ({1 - margins.beta:.0%} bound {_pts(hi_pass)}): {shown}"
+    else:
+        msg = (f"collecting: passes once the {1 - margins.beta:.0%} upper bound ({_pts(hi_pass)}) is below "
+               f"{_pts(margins.passing)}: {shown}")
+    return CheckResult(name, outcome, msg, baseline=rb, candidate=rc, threshold=1 / alpha_theta, n_baseline=nb,
+                       n_candidate=nc, statistic=rc - rb, p_value=min(1.0, 1 / e), method=SEQUENTIAL, e_value=e,
+                       alpha=margins.alpha, estimate=rc - rb, lower=lo, upper=hi, margin=margins.fail,
+                       pass_margin=margins.passing)
+
+
+# --- outputs ----------------------------------------------------------------------------
+
+def output_distribution(name: str, baseline: Mapping[str, float], candidate: Mapping[str, float],
+                        js_limit: float, alpha: float) -> CheckResult:
+    """Has the distribution of predicted classes shifted? A guard: it fails or passes.
+
+    Evidence: for every class, a Gaussian-mixture e-value for "the class's share is the
+    same in both versions"; their average is one e-value for "same distribution" (valid
+    whatever the dependence between classes, at a cost of log K). Fail needs that e-value
+    over 1/alpha AND the Jensen-Shannon distance over `js_limit`, so that a negligible
+    shift that big traffic makes detectable does not fail a canary; requiring both keeps
+    the false-fail probability <= alpha. There is no non-inferiority pass: showing that
+    two distributions are within JS 0.05 of each other takes tens of thousands of
+    predictions, so the other checks decide when a step has seen enough.
+    """
+    classes = sorted(set(baseline) | set(candidate))
+    b = [baseline.get(k, 0.0) for k in classes]
+    c = [candidate.get(k, 0.0) for k in classes]
+    nb, nc = int(round(sum(b))), int(round(sum(c)))
+    if min(nb, nc) < MIN_OBSERVATIONS:
+        return _collecting(name, "predictions", nb, nc, MIN_OBSERVATIONS)
+    log_es, worst = [], (-math.inf, classes[0])
+    for k, xb, xc in zip(classes, b, c):
+        pooled = (xb + xc + 0.5) / (nb + nc + 1)
+        pooled_var = pooled * (1 - pooled)
+
+        def moments(x: float, n: int) -> seq.Moments:
+            # The pooled variance for both (a score test): under "same distribution" it is
+            # the right one, while a version's own p(1 - p) shrinks exactly when its share
+            # is low by chance, which would overstate the evidence.
+            return seq.Moments(n, x / n, pooled_var)
+
+        t = seq.normal_mixture(moments(xc, nc), moments(xb, nb), 0.0, alpha, SHARE_RHO, 1e-6)
+        log_es.append(t.log_e)
+        worst = max(worst, (t.log_e, k))
+    log_e = seq.average_e(log_es)
+    js = stats.jensen_shannon(b, c)
+    moved = worst[1]
+    shown = (f"JS distance {js:.3f} (limit {js_limit:g}); e-value {_e(log_e)} (fails at {1 / alpha:g}); "
+             f"class {moved!r} {baseline.get(moved, 0.0) / nb:.1%} -> {candidate.get(moved, 0.0) / nc:.1%}; "
+             f"{nc}/{nb} predictions")
+    if log_e >= math.log(1 / alpha) and js > js_limit:
+        outcome, msg = Outcome.FAIL, f"outputs shifted: {shown}"
+    elif log_e >= math.log(1 / alpha):
+        outcome, msg = Outcome.PASS, f"a shift is shown but it is below the JS limit: {shown}"
+    else:
+        outcome, msg = Outcome.PASS, f"no evidence of a shift: {shown}"
+    return CheckResult(name, outcome, msg, candidate=js, threshold=1 / alpha, n_baseline=nb, n_candidate=nc,
+                       statistic=js, p_value=min(1.0, math.exp(-log_e)), method=SEQUENTIAL,
+                       e_value=math.exp(min(log_e, 700.0)), alpha=alpha, estimate=js, margin=js_limit)

@@ -1,0 +1,141 @@
+"""The rollout's transitions: how each one changes the status and what it records.
+
+Kept apart from the per-phase rules in `rollout` so each reads on its own: this module
+says what "roll back", "promote" or "pause" does to the status, `rollout` says when.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from . import seldon
+from .spec import Spec
+from .state import (
+    AB_TESTING, FAILED, HISTORY_LIMIT, PAUSE_COMMAND, PAUSE_USER, PAUSED, PENDING, PROGRESSING, PROMOTING,
+    ROLLING_BACK, SHADOWING, STABLE, Event, Observation, Status, iso, parse_time,
+)
+
+
+class Transitions:
+    """One tick's working state (the status being built, the events to post) and the
+    transitions every phase shares; `rollout._Machine` adds the rules of each phase."""
+
+    def __init__(self, spec: Spec, status: Status, obs: Observation, now: datetime) -> None:
+        self.spec, self.st, self.obs, self.now = spec, status, obs, now
+        self.events: list[Event] = []
+
+    def set(self, **changes: Any) -> None:
+        self.st = dataclasses.replace(self.st, **changes)
+
+    def emit(self, reason: str, message: str, warning: bool = False) -> None:
+        """A transition: an event, the status message and an entry in status.history."""
+        history = self.st.history
+        seq = int(history[-1].get("seq", 0)) + 1 if history else 1
+        kind = "Warning" if warning else "Normal"
+        entry = {"seq": seq, "time": iso(self.now), "type": kind, "reason": reason, "message": message}
+        self.events.append(Event(kind, reason, message, seq))
+        self.set(message=message, history=(history + (entry,))[-HISTORY_LIMIT:])
+
+    def ready(self, predictor: str | None) -> bool:
+        return bool(predictor) and self.obs.seldon.is_ready(predictor or "")
+
+    def elapsed(self, since: str | None) -> float:
+        t = parse_time(since)
+        return 0.0 if t is None else (self.now - t).total_seconds()
+
+    # -- transitions -----------------------------------------------------------------
+    def deploy_fresh(self, reason: str, message: str) -> None:
+        m = self.spec.model
+        self.set(
+            phase=PENDING, stableVersion=m.version, stablePredictor=seldon.predictor_name(m.version),
+            stableModel=dataclasses.asdict(m), candidateVersion=None, candidatePredictor=None,
+            candidateModel=None, candidateWeight=0, stepWeight=0, candidateUnreadySince=None, shadow=False,
+            step=0, stepStartedAt=None, rolloutStartedAt=iso(self.now), pauseReason=None, pausedFrom=None,
+            pendingResult=None,
+        )
+        self.emit(reason, message)
+
+    def start_rollout(self, reason: str = "RolloutStarted", prefix: str = "") -> None:
+        m, s = self.spec.model, self.spec.strategy
+        shadow = s.shadow_duration is not None
+        self.set(
+            phase=SHADOWING if shadow else self.walk_phase(), candidateVersion=m.version,
+            candidatePredictor=seldon.predictor_name(m.version, taken=self.st.stablePredictor),
+            candidateModel=dataclasses.asdict(m), candidateWeight=0, stepWeight=0, candidateUnreadySince=None,
+            shadow=shadow, step=0, stepStartedAt=None, rolloutStartedAt=iso(self.now), pauseReason=None,
+            pausedFrom=None, pendingResult=None, counters={"failed": 0, "inconclusive": 0, "errors": 0},
+            lastAnalysis=None, abTest=None,
+        )
+        self.emit(reason, f"{prefix}Rolling out {m.version} (stable {self.st.stableVersion}): candidate predictor "
+                  f"{self.st.candidatePredictor} added with no traffic until Seldon reports it ready.")
+
+    def walk_phase(self) -> str:
+        return AB_TESTING if self.spec.strategy.type == "ABTest" else PROGRESSING
+
+    def start_step(self, weight: int, phase: str | None = None) -> None:
+        """Give the candidate `weight`; the step's clock restarts when the routing is seen."""
+        steps = self.spec.strategy.steps
+        self.set(phase=phase or self.st.phase, shadow=False, candidateWeight=weight, stepWeight=weight,
+                 step=sum(1 for w in steps if w < weight), stepStartedAt=iso(self.now))
+
+    def roll_back(self, result: str, reason: str) -> None:
+        """`result`: RolledBack (the candidate was worse or broken), Aborted (a person or a
+        newer spec), NoWinner (an A/B test found no better version)."""
+        self.set(phase=ROLLING_BACK, candidateWeight=0, shadow=False, candidateUnreadySince=None,
+                 pendingResult={"result": result, "reason": reason})
+        verb = {"RolledBack": "Rolling back", "NoWinner": "Ending the A/B test of"}.get(result, "Aborting")
+        self.emit({"RolledBack": "RollingBack", "NoWinner": "NoWinner"}.get(result, "Aborting"),
+                  f"{verb} {self.st.candidateVersion}: {reason}. All traffic returns to {self.st.stableVersion}.",
+                  warning=result == "RolledBack")
+
+    def promote(self, reason: str) -> None:
+        # stepStartedAt now times the promotion itself (bounded by progressDeadline).
+        self.set(phase=PROMOTING, shadow=False, candidateWeight=100, stepWeight=100, stepStartedAt=iso(self.now),
+                 pendingResult={"result": "Promoted", "reason": reason})
+        self.emit("Promoting", f"Promoting {self.st.candidateVersion}: {reason}. It now takes 100% of traffic; "
+                  f"{self.st.stableVersion} is removed once that routing is applied.")
+
+    def pause(self, reason: str, message: str) -> None:
+        self.set(phase=PAUSED, pauseReason=reason, pausedFrom=self.st.pausedFrom or self.st.phase)
+        self.emit("Paused", message, warning=reason not in (PAUSE_USER, PAUSE_COMMAND))
+
+    def resume(self, why: str) -> None:
+        st = self.st
+        c = dict(st.counters)
+        c.update(inconclusive=0, errors=0)
+        serving = bool(st.stepStartedAt) and not st.shadow and self.ready(st.candidatePredictor)
+        # The step's timer restarts: the weight was held, so the step gets fresh evidence.
+        self.set(phase=st.pausedFrom or self.walk_phase(), pauseReason=None, pausedFrom=None, counters=c,
+                 candidateWeight=st.stepWeight if serving else 0,
+                 stepStartedAt=iso(self.now) if st.stepStartedAt else None)
+        self.emit("Resumed", f"Resumed at {self.st.candidateWeight}% to {st.candidateVersion}: {why}.")
+
+    def finish(self) -> None:
+        """Second half of promote/roll back, once the 100/0 routing is in place."""
+        pending = dict(self.st.pendingResult or {})
+        result = pending.get("result", "RolledBack")
+        record = {"version": self.st.candidateVersion, "result": result, "reason": pending.get("reason", ""),
+                  "finishedAt": iso(self.now)}
+        if result == "Promoted":
+            self.set(stableVersion=self.st.candidateVersion, stablePredictor=self.st.candidatePredictor,
+                     stableModel=self.st.candidateModel)
+        old = self.st
+        self.set(phase=STABLE if result == "Promoted" else FAILED, lastRollout=record, candidateVersion=None,
+                 candidatePredictor=None, candidateModel=None, candidateWeight=0, stepWeight=0,
+                 candidateUnreadySince=None, shadow=False, step=0, stepStartedAt=None, pendingResult=None,
+                 pauseReason=None, pausedFrom=None)
+        if result == "Promoted":
+            self.emit("Promoted", f"{old.stableVersion} is now stable and serves 100% of traffic; "
+                      f"the previous predictor was removed.")
+        else:
+            verb = {"RolledBack": "rolled back", "NoWinner": "not adopted"}.get(result, "aborted")
+            self.emit(result if result in ("RolledBack", "NoWinner") else "Aborted",
+                      f"{record['version']} was {verb} ({record['reason']}); {old.stableVersion} serves 100%. "
+                      "Set a new spec.model.version, or annotate modeldeploy.io/command=retry, to try again.",
+                      warning=result == "RolledBack")
+
+    def command_event(self, command: str, what: str) -> None:
+        self.emit(f"Command{command.capitalize()}", f"modeldeploy.io/command={command}: {what}.",
+                  warning=what.startswith("refused"))

@@ -1,0 +1,215 @@
+"""Anytime-valid analysis: the statistics against exact values, and type-I error under
+optional stopping measured on seeded A/A streams looked at many times.
+
+The type-I tests are the point of the method: a check looked at after every interval
+must fail an identical candidate *ever* with probability at most alpha. They use alpha
+0.05 so that 300 seeded rollouts of 40 looks resolve the rate (binomial sd ~1.3 %), and
+allow alpha + 0.03: a correct method sits well below alpha, a per-look test re-run 40
+times lands far above (the last test shows that the harness can tell the difference).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate
+from scipy import stats as sst
+
+from modeldeploy.analysis import sequential as seq
+from modeldeploy.analysis.reward import compare_rewards
+from modeldeploy.analysis import sequential_checks as sc
+from modeldeploy.analysis import stats
+from modeldeploy.verdicts import Outcome
+
+BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, math.inf]
+LOOKS = 40
+RUNS = 300
+ALPHA = 0.05
+TOLERANCE = 0.03
+
+
+# --- the statistics ---------------------------------------------------------------------
+
+def test_beta_binomial_e_value_is_the_mixture_integral() -> None:
+    x, n, p0 = 7, 40, 0.1
+    numeric, _ = integrate.quad(lambda p: p ** x * (1 - p) ** (n - x) * sst.beta.pdf(p, 0.5, 0.5), 0, 1)
+    assert seq.beta_binomial_log_e(x, n, p0) == pytest.approx(math.log(numeric / (p0 ** x * (1 - p0) ** (n - x))))
+    above, _ = integrate.quad(lambda p: p ** x * (1 - p) ** (n - x) * sst.beta.pdf(p, 0.5, 0.5), p0, 1)
+    above /= sst.beta.sf(p0, 0.5, 0.5)
+    assert seq.beta_binomial_log_e_above(x, n, p0) == pytest.approx(math.log(above / (p0 ** x * (1 - p0) ** (n - x))))
+
+
+def test_one_sided_normal_mixture_is_the_half_normal_integral() -> None:
+    s, v, rho = 30.0, 200.0, 40.0
+    f = lambda lam: math.exp(lam * s - lam * lam * v / 2) * 2 * sst.norm.pdf(lam, 0, 1 / math.sqrt(rho))  # noqa: E731
+    numeric, _ = integrate.quad(f, 0, np.inf)
+    assert seq.one_sided_log_e(s, v, rho) == pytest.approx(math.log(numeric), rel=1e-6)
+
+
+def test_confidence_sequence_is_the_set_of_unrejected_values() -> None:
+    lo, hi = seq.beta_binomial_cs(3, 60, 0.01)
+    assert 0 < lo < 3 / 60 < hi < 1
+    for p, inside in ((lo * 1.01, True), (hi * 0.99, True), (lo * 0.9, False), (hi * 1.1, False)):
+        assert (seq.beta_binomial_log_e(3, 60, p) < math.log(100)) == inside
+    assert seq.beta_binomial_cs(0, 0, 0.01) == (0.0, 1.0)
+    # A smaller alpha never gives a narrower sequence, and more data (same rate) a narrower one.
+    assert seq.beta_binomial_cs(3, 60, 0.001)[1] > hi
+    assert seq.beta_binomial_cs(30, 600, 0.01)[1] < hi
+
+
+def test_average_of_e_values() -> None:
+    assert seq.average_e([math.log(2), math.log(4)]) == pytest.approx(math.log(3))
+    assert seq.average_e([]) == 0.0
+
+
+def test_errors_need_no_minimum_and_a_clean_baseline_is_no_special_case() -> None:
+    m = sc.Margins.of(None, sc.DEFAULT_ERROR_PASS_MARGIN, 0.01)
+    r = sc.error_rate("errors", {"200": 540}, {"200": 48, "500": 12}, 0.1, {"200": 540}, {"200": 48, "500": 12}, m)
+    assert r.outcome == Outcome.FAIL and r.e_value is not None and r.e_value >= 100
+    assert "12 of 12 errors" in r.message
+
+
+def test_errors_with_a_routing_share_the_counts_contradict_is_an_error() -> None:
+    m = sc.Margins.of(None, sc.DEFAULT_ERROR_PASS_MARGIN, 0.01)
+    counts_b, counts_c = {"200": 500}, {"200": 500}
+    r = sc.error_rate("errors", counts_b, counts_c, 0.1, counts_b, counts_c, m)
+    assert r.outcome == Outcome.ERROR and "not the 10% it is routed" in r.message
+
+
+# --- type-I error under optional stopping, and power --------------------------------------
+
+def _bucket_p(median: float, sigma: float) -> np.ndarray:
+    cdf = sst.norm.cdf((np.log(BOUNDS[:-1]) - math.log(median)) / sigma)
+    return np.diff(np.concatenate([[0.0], cdf, [1.0]]))
+
+
+def _hist(counts: np.ndarray) -> list[tuple[float, float]]:
+    return list(zip(BOUNDS, np.cumsum(counts).astype(float)))
+
+
+def _latency_ever_fails(rng: np.random.Generator, factor: float, per_look: int, margin: float | None) -> bool:
+    median, sigma = math.exp(rng.uniform(math.log(0.005), math.log(0.2))), rng.uniform(0.3, 0.8)
+    pb, pc = _bucket_p(median, sigma), _bucket_p(median * factor, sigma)
+    cb, cc = np.zeros(len(BOUNDS)), np.zeros(len(BOUNDS))
+    m = sc.Margins.of(margin, sc.DEFAULT_LATENCY_PASS_MARGIN, ALPHA)
+    for _ in range(LOOKS):
+        nc = rng.binomial(per_look, 0.1)
+        cb += rng.multinomial(per_look - nc, pb)
+        cc += rng.multinomial(nc, pc)
+        if sc.latency("p99", _hist(cb), _hist(cc), m).outcome == Outcome.FAIL:
+            return True
+    return False
+
+
+def _errors_ever_fail(rng: np.random.Generator, rate_c: float, per_look: int) -> bool:
+    eb = ec = nb = nc = 0
+    m = sc.Margins.of(None, sc.DEFAULT_ERROR_PASS_MARGIN, ALPHA)
+    for _ in range(LOOKS):
+        n_c = rng.binomial(per_look, 0.1)
+        nb, nc = nb + per_look - n_c, nc + n_c
+        eb, ec = eb + rng.binomial(per_look - n_c, 0.005), ec + rng.binomial(n_c, rate_c)
+        counts_b, counts_c = {"200": nb - eb, "500": eb}, {"200": nc - ec, "500": ec}
+        if sc.error_rate("errors", counts_b, counts_c, 0.1, counts_b, counts_c, m).outcome == Outcome.FAIL:
+            return True
+    return False
+
+
+def _outputs_ever_fail(rng: np.random.Generator, js: float, per_look: int) -> bool:
+    shares = rng.dirichlet(np.full(10, 50.0))
+    cand = shares.copy()
+    if js:
+        cand = 0.7 * shares
+        cand[int(rng.integers(10))] += 0.3
+    cb, cc = np.zeros(10), np.zeros(10)
+    for _ in range(LOOKS):
+        n_c = rng.binomial(per_look, 0.1)
+        cb += rng.multinomial(per_look - n_c, shares)
+        cc += rng.multinomial(n_c, cand)
+        b = {str(k): v for k, v in enumerate(cb)}
+        c = {str(k): v for k, v in enumerate(cc)}
+        # JS limit 0: only the sequential evidence decides, the strictest case for type-I error.
+        if sc.output_distribution("outputs", b, c, 0.0, ALPHA).outcome == Outcome.FAIL:
+            return True
+    return False
+
+
+def _rate(trial, *args) -> float:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(20261202)
+    return sum(trial(rng, *args) for _ in range(RUNS)) / RUNS
+
+
+@pytest.mark.parametrize("per_look", [20, 600])  # 1 and 20 requests per second at 30 s looks
+def test_latency_a_a_never_fails_more_often_than_alpha(per_look: int) -> None:
+    assert _rate(_latency_ever_fails, 1.0, per_look, None) <= ALPHA + TOLERANCE
+
+
+def test_latency_at_the_margin_fails_at_most_alpha() -> None:
+    # 20 % slower with a tolerated 25 %: inside the null, and binned.
+    assert _rate(_latency_ever_fails, 1.2, 600, 0.25) <= ALPHA + TOLERANCE
+
+
+@pytest.mark.parametrize("per_look", [20, 600])
+def test_errors_a_a_never_fail_more_often_than_alpha(per_look: int) -> None:
+    assert _rate(_errors_ever_fail, 0.005, per_look) <= ALPHA + TOLERANCE
+
+
+@pytest.mark.parametrize("per_look", [40, 600])
+def test_outputs_a_a_never_fail_more_often_than_alpha(per_look: int) -> None:
+    assert _rate(_outputs_ever_fail, 0.0, per_look) <= ALPHA + TOLERANCE
+
+
+def test_clear_regressions_are_detected() -> None:
+    assert _rate(_latency_ever_fails, 1.5, 600, None) >= 0.95
+    assert _rate(_errors_ever_fail, 0.05, 600) >= 0.95
+    assert _rate(_outputs_ever_fail, 0.2, 600) >= 0.95
+
+
+def test_a_per_look_test_would_fail_this_harness() -> None:
+    """The harness can see optional-stopping inflation: Fisher's test at 0.05 re-run at
+    every look of an A/A stream fails far more often than 5 %."""
+    rng = np.random.default_rng(7)
+    fails = 0
+    for _ in range(200):
+        nb = nc = eb = ec = 0
+        for _ in range(LOOKS):
+            nb, nc = nb + 540, nc + 60
+            eb, ec = eb + rng.binomial(540, 0.02), ec + rng.binomial(60, 0.02)
+            if stats.fisher_greater(ec, nc, eb, nb) < ALPHA:
+                fails += 1
+                break
+    assert fails / 200 > ALPHA + TOLERANCE
+
+
+def _false_winner_rate(sequential: bool) -> float:
+    """A/A reward streams (both 0.8 correct), compared after every 50 feedback per version."""
+    rng = np.random.default_rng(11)
+    wins = 0
+    for _ in range(RUNS):
+        rb = rc = n = 0
+        for _ in range(LOOKS):
+            n += 50
+            rb, rc = rb + rng.binomial(50, 0.8), rc + rng.binomial(50, 0.8)
+            if compare_rewards(rb, n, rc, n, confidence=1 - ALPHA, sequential=sequential).winner is not None:
+                wins += 1
+                break
+    return wins / RUNS
+
+
+def test_reward_confidence_sequence_names_a_false_winner_at_most_alpha() -> None:
+    assert _false_winner_rate(sequential=True) <= ALPHA + TOLERANCE
+    assert _false_winner_rate(sequential=False) > ALPHA + TOLERANCE  # the fixed-sample interval, re-checked
+
+
+def test_reward_confidence_sequence_finds_a_clear_winner() -> None:
+    r = compare_rewards(800, 1000, 900, 1000, confidence=0.95, sequential=True)
+    assert r.winner == "candidate" and r.lower is not None and r.lower > 0
+    assert "confidence sequence" in r.message
+
+
+def test_reward_without_a_winner_keeps_collecting() -> None:
+    r = compare_rewards(270, 300, 299, 300, confidence=0.999, sequential=True)
+    assert r.winner is None and r.outcome == Outcome.INCONCLUSIVE and "no winner yet" in r.message
+    assert "99.9% confidence sequence" in r.message
+    assert compare_rewards(270, 300, 299, 300, confidence=0.999).outcome == Outcome.PASS  # fixed-sample: decided

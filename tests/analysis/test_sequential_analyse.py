@@ -1,0 +1,91 @@
+"""The sequential analysis of one look: which window each check reads, and the verdicts."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from modeldeploy.analysis import AnalysisConfigError, analyse, parse_analysis
+from modeldeploy.analysis.query import Target
+from modeldeploy.analysis.sequential_analyse import Evidence, analyse_sequential
+from modeldeploy.providers import Sample
+from modeldeploy.state import Status
+from modeldeploy.verdicts import SEQUENTIAL, Outcome
+
+BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, math.inf]
+TARGET = Target("models", "digits", "v1-0-0", "v2-0-0")
+SPEC = parse_analysis({"metrics": [{"name": "p99", "latency": {}}, {"name": "errors", "errorRate": {}},
+                                   {"name": "outputs", "outputDistribution": {}}]})
+
+
+class Recorder:
+    """Answers by window: the whole rollout (600 s) has 10x the requests of the step (60 s)."""
+
+    def __init__(self, candidate_errors: int = 0) -> None:
+        self.queries: list[str] = []
+        self.candidate_errors = candidate_errors
+
+    def query(self, promql: str, at: float | None = None) -> list[Sample]:
+        self.queries.append(promql)
+        cand = 'predictor_name="v2-0-0"' in promql
+        scale = 10 if "offset 10m" in promql else 1
+        n = (60 if cand else 540) * scale
+        if "_bucket" in promql:
+            cum = [0, 0, 0.1, 0.5, 0.8, 0.95, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+            return [Sample({"le": "+Inf" if math.isinf(le) else repr(le)}, c * n) for le, c in zip(BOUNDS, cum)]
+        if "_count" in promql:
+            errors = self.candidate_errors * scale if cand else 3 * scale
+            return [Sample({"code": "200"}, n - errors), Sample({"code": "500"}, errors)]
+        return [Sample({"class": str(k)}, n / 10) for k in range(10)]
+
+
+def test_windows_and_verdicts() -> None:
+    prom = Recorder()
+    r = analyse_sequential(SPEC, TARGET, prom, Evidence(600, 60, 0.1, 0), at=0.0)
+    def windows(kind: str) -> set[str]:
+        return {re.search(r"offset (\d+[smh])", q).group(1) for q in prom.queries if kind in q}  # type: ignore[union-attr]
+
+    # Latency and outputs accumulate over the rollout; errors read the step too (the share).
+    assert windows("_bucket") == windows("predictions_total") == {"10m"}
+    assert windows("_count") == {"10m", "1m"}
+    assert [c.method for c in r.checks] == [SEQUENTIAL] * 3
+    assert r.outcome == Outcome.PASS, r.summary()  # 600 candidate requests like the baseline: within the pass margins
+
+
+def test_errors_fail_on_the_step_window() -> None:
+    r = analyse_sequential(SPEC, TARGET, Recorder(candidate_errors=15), Evidence(600, 60, 0.1, 0), at=0.0)
+    errors = {c.name: c for c in r.checks}["errors"]
+    assert errors.outcome == Outcome.FAIL and r.decisive_fail
+    assert "15 of 18 errors with 10% of traffic" in errors.message
+
+
+def test_evidence_from_status() -> None:
+    st = Status(rolloutStartedAt="2026-01-01T00:00:00Z", stepStartedAt="2026-01-01T00:02:00Z", candidateWeight=25,
+                step=1)
+    ev = Evidence.of_status(st, datetime(2026, 1, 1, 0, 3, tzinfo=timezone.utc))
+    assert ev == Evidence(180.0, 60.0, 0.25, 1)
+    assert ev.step_alpha(0.01) == 0.01 * 0.8 * 0.2
+    assert Evidence.of_status(Status(shadow=True), datetime(2026, 1, 1, tzinfo=timezone.utc)).share == 0.5
+
+
+def test_method_and_tolerances_are_parsed_with_clear_errors() -> None:
+    spec = parse_analysis({"metrics": [{"name": "p99", "latency": {"maxIncrease": 0.25}},
+                                       {"name": "errors", "errorRate": {"maxIncrease": 0.005}}]})
+    assert spec.method == "sequential"
+    assert [m.max_increase for m in spec.metrics] == [0.25, 0.005]  # type: ignore[union-attr]
+    assert parse_analysis({"method": "window"}).method == "window"
+    with pytest.raises(AnalysisConfigError, match=r"spec.analysis.method: 'bayes' must be one of sequential, window"):
+        parse_analysis({"method": "bayes"})
+    with pytest.raises(AnalysisConfigError, match=r"metrics\[0\].errorRate.maxIncrease"):
+        parse_analysis({"metrics": [{"name": "errors", "errorRate": {"maxIncrease": 2}}]})
+
+
+def test_the_window_method_and_scripts_without_evidence_keep_the_classical_tests() -> None:
+    prom = Recorder()
+    r = analyse(SPEC, TARGET, prom, at=0.0)
+    assert all(c.method is None for c in r.checks) and r.since is not None
+    windowed = parse_analysis({"method": "window", "metrics": [{"name": "p99", "latency": {}}]})
+    assert analyse(windowed, TARGET, prom, at=0.0, evidence=Evidence(600, 60, 0.1, 0)).checks[0].method is None

@@ -1,0 +1,64 @@
+"""A spec the CRD accepts but the operator must refuse becomes InvalidSpec before any
+traffic moves: one tick of the operator's shell (`reconcile_once`) on the real API server.
+The case is the custom-query policy, tested both ways."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from kubernetes import client
+
+from modeldeploy import GROUP, PLURAL, VERSION, seldon
+from modeldeploy.analyzer import Analyzer
+from modeldeploy.handlers import reconcile_once
+from modeldeploy.kube import Kube
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+CUSTOM = {"name": "agreement", "min": 0.7, "query": 'sum(x{namespace="{{namespace}}", predictor_name="{{predictor}}"})'}
+
+
+def body(*metrics: dict) -> dict:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelDeployment", "metadata": {"name": "digits"},
+            "spec": {"model": {"name": "digits", "version": "1.0.0", "uri": "file:///models/digits/1.0.0"},
+                     "analysis": {"metrics": list(metrics)}}}
+
+
+def _state(api: client.ApiClient, namespace: str) -> tuple[dict, list, dict | None]:
+    objs = client.CustomObjectsApi(api)
+    mdep = objs.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "digits")
+    events = [e for e in client.CoreV1Api(api).list_namespaced_event(namespace).items if e.reason == "InvalidSpec"]
+    sdep = Kube(api).get_sdep(namespace, "digits")
+    return mdep, events, sdep
+
+
+def test_custom_query_is_refused_by_default_with_status_event_and_condition(api, crds, namespace) -> None:
+    client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body(CUSTOM))
+    kube, analyzer = Kube(api), Analyzer(None)
+    assert reconcile_once(kube, analyzer, namespace, "digits", NOW) is None
+    mdep, events, sdep = _state(api, namespace)
+    assert sdep is None  # nothing deployed, no traffic moved
+    status = mdep["status"]
+    assert "spec.analysis.metrics[0].query" in status["message"] and "allowCustomQueries=true" in status["message"]
+    [cond] = [c for c in status["conditions"] if c["type"] == "InvalidSpec"]
+    assert cond["status"] == "True" and cond["observedGeneration"] == mdep["metadata"]["generation"]
+    assert len(events) == 1 and events[0].type == "Warning" and "spec.analysis.metrics[0].query" in events[0].message
+
+    reconcile_once(kube, analyzer, namespace, "digits", NOW)  # the same error is reported once
+    assert len(_state(api, namespace)[1]) == 1
+
+    # Fixed: the next tick deploys, and the condition no longer claims the spec is invalid.
+    client.CustomObjectsApi(api).patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "digits", {"spec": {"analysis": {"metrics": None}}})
+    assert reconcile_once(kube, analyzer, namespace, "digits", NOW) is not None
+    mdep, _, sdep = _state(api, namespace)
+    assert sdep is not None and sdep["metadata"]["name"] == "digits"
+    assert not [c for c in mdep["status"].get("conditions") or [] if c["type"] == "InvalidSpec" and c["status"] == "True"]
+
+
+def test_custom_query_runs_when_the_admin_allows_it(api, crds, namespace) -> None:
+    client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body(CUSTOM))
+    decision = reconcile_once(Kube(api), Analyzer(None, allow_custom_queries=True), namespace, "digits", NOW)
+    assert decision is not None
+    mdep, events, sdep = _state(api, namespace)
+    assert sdep is not None and not events and "Invalid spec" not in (mdep.get("status") or {}).get("message", "")
+    assert seldon.GROUP in sdep["apiVersion"]
