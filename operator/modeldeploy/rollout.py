@@ -424,7 +424,7 @@ def step(spec: Spec, status: Status, obs: Observation, now: datetime) -> Decisio
     m.run()
     generation = obs.generation if obs.generation is not None else m.st.observedGeneration
     st = dataclasses.replace(m.st, observedGeneration=generation)
-    nxt = next_action_at(spec, st)
+    nxt = next_action_at(spec, st, now)
     st = dataclasses.replace(st, conditions=_conditions(st, obs, now, generation),
                              nextActionAt=iso(nxt) if nxt else None)
     return Decision(st, tuple(m.events), predictors(st))

@@ -37,9 +37,11 @@ def next_weight(steps: tuple[int, ...], current: int) -> int:
     return next((w for w in steps if w > current), 100)
 
 
-def next_action_at(spec: Spec, st: Status) -> datetime | None:
+def next_action_at(spec: Spec, st: Status, now: datetime) -> datetime | None:
     """When the core next has something to decide with no new observation: the next
-    analysis, the end of a step, or a deadline. The shell wakes the object then."""
+    analysis, the end of a step, or a deadline, whichever comes first after `now` (a step
+    that has run its time and waits for a Pass has only its next analysis left). The
+    shell wakes the object then."""
     s, times = spec.strategy, []
 
     def after(start: str | None, seconds: float | None) -> None:
@@ -63,5 +65,5 @@ def next_action_at(spec: Spec, st: Status) -> datetime | None:
         after(st.stepStartedAt, s.progress_deadline)
     if st.phase == PENDING:
         after(st.rolloutStartedAt, s.progress_deadline)
-    due = [t for t in times if t is not None]
+    due = [t for t in times if t is not None and t > now]
     return min(due) if due else None

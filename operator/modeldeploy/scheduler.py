@@ -24,9 +24,8 @@ def next_due(spec: Spec, status: Status, now: dt.datetime) -> dt.datetime | None
     """The earliest time after `now` at which `rollout.step` may decide differently with
     the same observation; None when only a change (of spec, command, Seldon) can.
 
-    `status.nextActionAt` is the core's answer, but as the earliest of its times it can
-    lie in the past: a step that has run its time and waits for a passing analysis. Then
-    the next analysis is what time can change."""
+    `status.nextActionAt` is the core's answer as of its decision; the next analysis is
+    the fallback when that time has passed (a status written by an older core)."""
     for at in (parse_time(status.nextActionAt), next_analysis_at(spec, status)):
         if at is not None and at > now:
             return at

@@ -10,7 +10,7 @@ from modeldeploy import rollout
 from .conftest import REPO
 
 RUNBOOK = (REPO / "docs" / "runbook.md").read_text()
-SOURCES = "\n".join((REPO / "operator" / "modeldeploy" / f).read_text() for f in ("rollout.py", "handlers.py"))
+SOURCES = "\n".join(f.read_text() for f in sorted((REPO / "operator" / "modeldeploy").rglob("*.py")))
 
 #: The reasons the issue lists; the source scan below adds any new one.
 REASONS = {
