@@ -299,11 +299,14 @@ class _Machine(Transitions):
         summary = f"Analysis of {self.st.candidateVersion} at {self.st.candidateWeight}%: {result.summary()}"
         self.events.append(Event("Warning" if result.outcome != Outcome.PASS else "Normal",
                                  f"Analysis{result.outcome.value}", summary))
+        # A rollback names the checks that failed, not the ones that passed beside them.
+        why = "; ".join(f"{ch.name} {ch.outcome.value}: {ch.message}" for ch in result.checks
+                        if ch.outcome == Outcome.FAIL) or result.summary()
         if result.decisive_fail:
-            self.roll_back("RolledBack", f"the evidence against it crossed its threshold: {result.summary()}")
+            self.roll_back("RolledBack", f"the evidence against it crossed its threshold: {why}")
             return False
         if c["failed"] >= a.failure_limit:
-            self.roll_back("RolledBack", f"{c['failed']} failed analyses (failureLimit {a.failure_limit}): {result.summary()}")
+            self.roll_back("RolledBack", f"{c['failed']} failed analyses (failureLimit {a.failure_limit}): {why}")
             return False
         if self.st.phase != PAUSED and c["inconclusive"] >= a.inconclusive_limit:
             self.pause(PAUSE_INCONCLUSIVE, f"Paused: {c['inconclusive']} inconclusive analyses in a row "
