@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
-from modeldeploy import GROUP, PLURAL, VERSION, seldon
+from modeldeploy import GROUP, PLURAL, VERSION, rollout, seldon
 from modeldeploy.analyzer import Analyzer
 from modeldeploy.handlers import reconcile_once
 from modeldeploy.kube import Kube
+from modeldeploy.scheduler import Book
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 CUSTOM = {"name": "agreement", "min": 0.7, "query": 'sum(x{namespace="{{namespace}}", predictor_name="{{predictor}}"})'}
@@ -23,18 +25,33 @@ def body(*metrics: dict) -> dict:
                      "analysis": {"metrics": list(metrics)}}}
 
 
+def _sdep(api: client.ApiClient, namespace: str) -> dict | None:
+    try:
+        return client.CustomObjectsApi(api).get_namespaced_custom_object(
+            seldon.GROUP, seldon.VERSION, namespace, seldon.PLURAL, "digits")
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+
+
 def _state(api: client.ApiClient, namespace: str) -> tuple[dict, list, dict | None]:
     objs = client.CustomObjectsApi(api)
     mdep = objs.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "digits")
     events = [e for e in client.CoreV1Api(api).list_namespaced_event(namespace).items if e.reason == "InvalidSpec"]
-    sdep = Kube(api).get_sdep(namespace, "digits")
-    return mdep, events, sdep
+    return mdep, events, _sdep(api, namespace)
+
+
+def tick(api: client.ApiClient, analyzer: Analyzer, namespace: str) -> rollout.Decision | None:
+    """One reconcile of the shell on the objects as the API server has them now."""
+    mdep = client.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "digits")
+    return reconcile_once(Kube(api), analyzer, mdep, _sdep(api, namespace), Book(), NOW).decision
 
 
 def test_custom_query_is_refused_by_default_with_status_event_and_condition(api, crds, namespace) -> None:
     client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body(CUSTOM))
-    kube, analyzer = Kube(api), Analyzer(None)
-    assert reconcile_once(kube, analyzer, namespace, "digits", NOW) is None
+    analyzer = Analyzer(None)
+    assert tick(api, analyzer, namespace) is None
     mdep, events, sdep = _state(api, namespace)
     assert sdep is None  # nothing deployed, no traffic moved
     status = mdep["status"]
@@ -43,13 +60,13 @@ def test_custom_query_is_refused_by_default_with_status_event_and_condition(api,
     assert cond["status"] == "True" and cond["observedGeneration"] == mdep["metadata"]["generation"]
     assert len(events) == 1 and events[0].type == "Warning" and "spec.analysis.metrics[0].query" in events[0].message
 
-    reconcile_once(kube, analyzer, namespace, "digits", NOW)  # the same error is reported once
+    tick(api, analyzer, namespace)  # the same error is reported once
     assert len(_state(api, namespace)[1]) == 1
 
     # Fixed: the next tick deploys, and the condition no longer claims the spec is invalid.
     client.CustomObjectsApi(api).patch_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURAL, "digits", {"spec": {"analysis": {"metrics": None}}})
-    assert reconcile_once(kube, analyzer, namespace, "digits", NOW) is not None
+    assert tick(api, analyzer, namespace) is not None
     mdep, _, sdep = _state(api, namespace)
     assert sdep is not None and sdep["metadata"]["name"] == "digits"
     assert not [c for c in mdep["status"].get("conditions") or [] if c["type"] == "InvalidSpec" and c["status"] == "True"]
@@ -57,7 +74,7 @@ def test_custom_query_is_refused_by_default_with_status_event_and_condition(api,
 
 def test_custom_query_runs_when_the_admin_allows_it(api, crds, namespace) -> None:
     client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body(CUSTOM))
-    decision = reconcile_once(Kube(api), Analyzer(None, allow_custom_queries=True), namespace, "digits", NOW)
+    decision = tick(api, Analyzer(None, allow_custom_queries=True), namespace)
     assert decision is not None
     mdep, events, sdep = _state(api, namespace)
     assert sdep is not None and not events and "Invalid spec" not in (mdep.get("status") or {}).get("message", "")
