@@ -24,12 +24,16 @@ def make_spec(version: str = "1.0.0", **overrides) -> dict:
         "analysis": {"interval": "30s", "failureLimit": 2, "inconclusiveLimit": 3, "errorLimit": 2},
     }
     for path, value in overrides.items():
-        node = spec
-        keys = path.split("__")
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-        node[keys[-1]] = value
+        set_path(spec, path.split("__"), value)
     return spec
+
+
+def set_path(doc: dict, keys: list[str], value) -> None:
+    """doc[k0][k1]...[kn] = value, creating the mappings on the way."""
+    node = doc
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+    node[keys[-1]] = value
 
 
 def verdict(outcome: Outcome, since: datetime | None = None) -> AnalysisResult:

@@ -17,17 +17,15 @@ from modeldeploy.spec import Spec, SpecError, Strategy, parse, parse_object
 from modeldeploy.state import iso
 from modeldeploy.validation import CONDITION, invalid_spec_status
 
+from .rollout_sim import set_path
+
 MINIMAL: dict[str, Any] = {"model": {"name": "digits", "version": "1.0.0", "uri": "file:///models/digits/1.0.0"}}
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
 
 def spec_with(path: str, value: Any) -> dict[str, Any]:
     doc = copy.deepcopy(MINIMAL)
-    node = doc
-    keys = path.split(".")
-    for k in keys[:-1]:
-        node = node.setdefault(k, {})
-    node[keys[-1]] = value
+    set_path(doc, path.split("."), value)
     return doc
 
 
