@@ -33,7 +33,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from .providers import MetricQueryError, ProviderTimeout, ProviderUnreachable, QueryFailed
+from .providers import MetricProvider, MetricQueryError, ProviderTimeout, ProviderUnreachable, QueryFailed, Sample
 from .rollout import FAILED, IN_ROLLOUT, PROMOTING, ROLLING_BACK, STABLE, Decision
 from .verdicts import AnalysisResult, Outcome
 
@@ -257,11 +257,11 @@ class InstrumentedProvider:
     The analysis turns query errors into Error verdicts deep inside; wrapping the provider
     is the one place that sees every failed query with its kind."""
 
-    def __init__(self, provider: Any, metrics: OperatorMetrics) -> None:
+    def __init__(self, provider: MetricProvider, metrics: OperatorMetrics) -> None:
         self.provider = provider
         self.metrics = metrics
 
-    def query(self, promql: str, at: float | None = None) -> Any:
+    def query(self, promql: str, at: float | None = None) -> list[Sample]:
         try:
             return self.provider.query(promql, at)
         except MetricQueryError as e:
@@ -320,9 +320,9 @@ def forget(namespace: str, name: str) -> None:
     default().forget(namespace, name)
 
 
-def instrument(provider: Any) -> Any:
-    """Wrap a metric provider so failed queries are counted (None stays None)."""
-    return None if provider is None else InstrumentedProvider(provider, default())
+def instrument(provider: MetricProvider) -> MetricProvider:
+    """Wrap a metric provider so failed queries are counted."""
+    return InstrumentedProvider(provider, default())
 
 
 def serve(port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - a pod's port, reached through its Service
