@@ -31,9 +31,9 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from . import GROUP, PLURAL, VERSION, metrics, notify, rollout, routers
+from . import COMMAND_ANNOTATION, GROUP, PLURAL, VERSION, metrics, notify, rollout, routers
 from .analyzer import Analyzer
-from .kube import COMMAND_ANNOTATION, Kube, api_client
+from .kube import Kube, api_client
 from .scheduler import Book, newer, next_due
 from .spec import SpecError, parse_object
 from .validation import invalid_spec_status

@@ -34,16 +34,16 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from .providers import MetricProvider, MetricQueryError, ProviderTimeout, ProviderUnreachable, QueryFailed, Sample
-from .rollout import FAILED, IN_ROLLOUT, PROMOTING, ROLLING_BACK, STABLE, Decision
+from .rollout import FAILED, IN_ROLLOUT, PROMOTING, ROLLING_BACK, STABLE, Decision, Phase, Result
 from .verdicts import AnalysisResult, Outcome
 
 log = logging.getLogger("modeldeploy.metrics")
 
 #: Every phase gets a series (0 or 1), so `== 1` selects the current one and a phase
 #: change never leaves a stale 1 behind. A phase outside this list is exported too.
-PHASES = ("Pending", "Stable", "Shadowing", "Progressing", "ABTesting", "Paused", "Promoting", "RollingBack", "Failed")
+PHASES = tuple(p.value for p in Phase)
 #: status.lastRollout.result; NoWinner: an A/B test ended without a significantly better candidate.
-RESULTS = ("Promoted", "RolledBack", "Aborted", "NoWinner")
+RESULTS = tuple(r.value for r in Result)
 VERDICTS = tuple(o.value for o in Outcome)
 #: ``kind`` of modeldeploy_metric_query_errors_total: how a query to Prometheus failed.
 QUERY_ERROR_KINDS = ("unreachable", "timeout", "query_failed", "other")
