@@ -32,6 +32,9 @@ class EventRow:
     reason: str
     message: str
     count: int = 1
+    # From status.history, which records them; an Event only says them in its message.
+    version: str | None = None
+    stable: str | None = None
 
 
 # -- small formatters ----------------------------------------------------------------------
@@ -306,6 +309,8 @@ def render_status(mdep: Mapping[str, Any], events: Sequence[EventRow], now: date
 
 
 # -- history ----------------------------------------------------------------------------------
+# Events (the fallback when an object has no status.history) say the versions only in
+# their messages.
 _ROLLING_OUT = re.compile(r"Rolling out (\S+) \(stable ([^)]+)\)")
 _DEPLOYING = re.compile(r"[Dd]eploying (\S+)")
 
@@ -339,7 +344,10 @@ def group_rollouts(events: Sequence[EventRow]) -> list[Rollout]:
                 groups[-1].result, groups[-1].finished_at = "Superseded", e.time
             if e.reason == "Deploying":
                 m = _DEPLOYING.search(e.message)
-                groups.append(Rollout("deployment", m.group(1) if m else "?", None, [e]))
+                version = e.version or (m.group(1) if m else "?")
+                groups.append(Rollout("deployment", version, None, [e]))
+            elif e.version:
+                groups.append(Rollout("rollout", e.version, e.stable, [e]))
             else:
                 m = _ROLLING_OUT.search(e.message)
                 groups.append(Rollout("rollout", m.group(1) if m else "?", m.group(2) if m else None, [e]))

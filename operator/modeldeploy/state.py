@@ -102,7 +102,7 @@ class Status:
     abTest: Mapping[str, Any] | None = None
     conditions: tuple[Mapping[str, Any], ...] = ()
     observedGeneration: int | None = None
-    # Every transition, oldest first: {seq, time, type, reason, message}. `seq` names the
+    # Every transition, oldest first: {seq, time, type, reason, message, version, stable}. `seq` names the
     # transition's Event, so a restarted operator can post what it missed, once.
     history: tuple[Mapping[str, Any], ...] = ()
 

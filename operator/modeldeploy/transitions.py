@@ -35,7 +35,10 @@ class Transitions:
         seq = int(history[-1].get("seq", 0)) + 1 if history else 1
         kind = "Warning" if warning else "Normal"
         reason = str(reason)  # a Result names its event; the event holds the plain string
-        entry = {"seq": seq, "time": iso(self.now), "type": kind, "reason": reason, "message": message}
+        entry = {"seq": seq, "time": iso(self.now), "type": kind, "reason": reason, "message": message,
+                 # What the entry is about, for readers of the history (the plugin): the
+                 # version rolled out or deployed, and the stable one beside it.
+                 "version": self.st.candidateVersion or self.st.stableVersion, "stable": self.st.stableVersion}
         self.events.append(Event(kind, reason, message, seq))
         self.set(message=message, history=(history + (entry,))[-HISTORY_LIMIT:])
 
