@@ -16,7 +16,7 @@ RUN := env $(ENV) PATH="$(call env_of,MODELDEPLOY_TOOLS_BIN):$(call env_of,OPERA
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: setup demo test test-operator test-model-server controlplane manifests clean-cache
+.PHONY: setup demo test test-operator test-model-server lint controlplane manifests clean-cache
 
 setup:
 	@$(SETUP) all
@@ -35,6 +35,11 @@ test-operator: setup
 
 test-model-server: setup
 	@$(RUN) $(MODEL_PY) -m pytest model_server/tests $(PYTEST_ARGS)
+
+## ruff and mypy over the operator package (configured in pyproject.toml).
+lint: setup
+	@$(RUN) $(OPERATOR_PY) -m ruff check operator/modeldeploy
+	@$(RUN) $(OPERATOR_PY) -m mypy
 
 ## A control plane in the foreground, for people (prints the kubeconfig path).
 controlplane: setup

@@ -280,10 +280,10 @@ def cmd_control(k: Kubectl, args: argparse.Namespace) -> int:
         if _done(command, mdep):
             events, _ = k.events(mdep)
             # Events are stamped by the operator's clock, ours may differ: allow for skew.
-            recent = [e for e in events if (e.time - sent).total_seconds() > -5 and
-                      (e.reason.startswith("Command") or e.reason in ("Paused", "Resumed", "Promoting", "Aborting"))]
-            for e in recent[-3:]:
-                print(f"{e.type} {e.reason}: {e.message}")
+            recent = [ev for ev in events if (ev.time - sent).total_seconds() > -5 and
+                      (ev.reason.startswith("Command") or ev.reason in ("Paused", "Resumed", "Promoting", "Aborting"))]
+            for ev in recent[-3:]:
+                print(f"{ev.type} {ev.reason}: {ev.message}")
             print(_phase_line(mdep) + ".")
             return EXIT_OK
     raise CliError(f"the operator did not act on {command} within {args.wait_timeout:g}s: is it running and watching "
@@ -292,7 +292,7 @@ def cmd_control(k: Kubectl, args: argparse.Namespace) -> int:
 
 # -- the command line ------------------------------------------------------------------------
 def _common(p: argparse.ArgumentParser, top: bool) -> None:
-    d = {} if top else {"default": argparse.SUPPRESS}
+    d: dict[str, Any] = {} if top else {"default": argparse.SUPPRESS}
     g = p.add_argument_group("cluster options")
     g.add_argument("-n", "--namespace", help="the namespace (default: the kubeconfig context's)", **d)
     g.add_argument("--context", help="the kubeconfig context to use", **d)
@@ -306,6 +306,7 @@ def _common(p: argparse.ArgumentParser, top: bool) -> None:
 def seconds(text: str) -> float:
     """argparse type of every time on the command line: a duration ("3s", "2m", "1m30s",
     "500ms") or a bare number of seconds."""
+    value: float | None
     try:
         value = float(text)
     except ValueError:

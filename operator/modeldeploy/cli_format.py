@@ -202,8 +202,9 @@ def render_status(mdep: Mapping[str, Any], events: Sequence[EventRow], now: date
             where = f"shadow (mirrored traffic), for {age(started, now)} of {want}" if started else "shadow"
         elif started is not None and is_ab_test(mdep):
             where = (f"A/B test at {100 - int(st.get('candidateWeight') or 0)}/{st.get('candidateWeight', 0)}, for "
-                     f"{age(started, now)} (until {ab.get('minSamples', DEFAULTS['strategy.abTest.minSamples'])} feedback per version, at most "
-                     f"{ab.get('maxDuration', DEFAULTS['strategy.abTest.maxDuration'])}; promoteWinner {str(ab.get('promoteWinner', DEFAULTS['strategy.abTest.promoteWinner'])).lower()})")
+                     f"{age(started, now)} (until {ab.get('minSamples', DEFAULTS['strategy.abTest.minSamples'])} "
+                     f"feedback per version, at most {ab.get('maxDuration', DEFAULTS['strategy.abTest.maxDuration'])}; "
+                     f"promoteWinner {str(ab.get('promoteWinner', DEFAULTS['strategy.abTest.promoteWinner'])).lower()})")
         elif started is None:
             where = f"0/{len(steps)}: waiting for the candidate to be ready (progressDeadline " \
                     f"{strategy.get('progressDeadline', DEFAULTS['strategy.progressDeadline'])})"
@@ -218,7 +219,8 @@ def render_status(mdep: Mapping[str, Any], events: Sequence[EventRow], now: date
         c = st.get("counters") or {}
         a = spec.get("analysis") or {}
         field("Counters", f"failed {c.get('failed', 0)}/{a.get('failureLimit', DEFAULTS['analysis.failureLimit'])}  "
-                          f"inconclusive {c.get('inconclusive', 0)}/{a.get('inconclusiveLimit', DEFAULTS['analysis.inconclusiveLimit'])}  "
+                          f"inconclusive {c.get('inconclusive', 0)}/"
+                          f"{a.get('inconclusiveLimit', DEFAULTS['analysis.inconclusiveLimit'])}  "
                           f"errors {c.get('errors', 0)}/{a.get('errorLimit', DEFAULTS['analysis.errorLimit'])}")
     if st.get("lastRollout"):
         reason = (st["lastRollout"].get("reason") or "")
@@ -257,7 +259,7 @@ def render_status(mdep: Mapping[str, Any], events: Sequence[EventRow], now: date
     # A/B test: the reward comparison over the whole test so far
     ab = st.get("abTest") or {}
     if ab and phase in IN_ROLLOUT + FINISHING:
-        winner = {"candidate": "candidate wins", "baseline": "baseline wins"}.get(ab.get("winner"), "no winner yet")
+        winner = {"candidate": "candidate wins", "baseline": "baseline wins"}.get(str(ab.get("winner")), "no winner yet")
         lines += ["", f"{style.bold('A/B test')} {style.word(str(ab.get('outcome', '?')))}, {winner}, "
                       f"{age(ab.get('time'), now)} ago"]
         conf = ab.get("confidence")

@@ -3,12 +3,13 @@ makes, and API errors turned into messages that say what to do, with exit codes.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -16,6 +17,9 @@ from urllib3.exceptions import HTTPError
 
 from . import GROUP, PLURAL, VERSION
 from .cli_format import EventRow
+
+if TYPE_CHECKING:
+    import argparse
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_FORBIDDEN, EXIT_STATE, EXIT_NOT_PROMOTED = 0, 1, 2, 3, 4, 5, 6
 EXIT_TIMEOUT, EXIT_PAUSED = 7, 8
@@ -96,7 +100,7 @@ class Kubectl:
                           self.custom.patch_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL, name,
                           body, name=name)
 
-    def events(self, mdep: Mapping[str, Any]) -> tuple[list[EventRow], str | None]:
+    def events(self, mdep: Mapping[str, Any]) -> tuple[builtins.list[EventRow], str | None]:
         """The operator's events about this object (not a namesake deleted earlier), and a
         note instead when they cannot be read (events are optional to the view)."""
         meta = mdep["metadata"]

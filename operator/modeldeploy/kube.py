@@ -6,7 +6,7 @@ act on its own write before the watch delivers it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -40,8 +40,8 @@ class Kube:
         object changed since: the caller re-reads and decides again)."""
         meta = mdep["metadata"]
         body = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": status}
-        return self.custom.patch_namespaced_custom_object_status(GROUP, VERSION, meta["namespace"], PLURAL,
-                                                                 meta["name"], body)
+        return cast(dict[str, Any], self.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, meta["namespace"], PLURAL, meta["name"], body))
 
     def consume_command(self, mdep: Mapping[str, Any], command: str) -> dict[str, Any] | None:
         """Remove the one-shot command annotation, unless someone replaced it meanwhile."""
@@ -50,10 +50,10 @@ class Kube:
         patch = [{"op": "test", "path": path, "value": command}, {"op": "remove", "path": path}]
         try:
             # A JSON patch: its `test` op makes the removal conditional.
-            return self.custom.patch_namespaced_custom_object(
+            return cast(dict[str, Any], self.custom.patch_namespaced_custom_object(
                 GROUP, VERSION, meta["namespace"], PLURAL, meta["name"], patch,
                 _content_type="application/json-patch+json",
-            )
+            ))
         except ApiException as e:
             if e.status not in (404, 409, 422):  # gone, or a newer command: leave it be
                 raise
@@ -65,13 +65,13 @@ class Kube:
         ns, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
         gvp = (resource.group, resource.version, ns, resource.plural)
         if current is None:
-            return self.custom.create_namespaced_custom_object(*gvp, desired)
+            return cast(dict[str, Any], self.custom.create_namespaced_custom_object(*gvp, desired))
         body = dict(desired)
         meta = dict(current["metadata"])
         meta.update(labels={**(meta.get("labels") or {}), **desired["metadata"]["labels"]},
                     ownerReferences=desired["metadata"]["ownerReferences"])
         body["metadata"] = meta  # keeps resourceVersion: a concurrent edit gives a 409
-        return self.custom.replace_namespaced_custom_object(*gvp, name, body)
+        return cast(dict[str, Any], self.custom.replace_namespaced_custom_object(*gvp, name, body))
 
     def post_event(self, mdep: Mapping[str, Any], type_: str, reason: str, message: str) -> int:
         """Post an event; a repeat of the same type, reason and message counts up (see events)."""

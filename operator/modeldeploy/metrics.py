@@ -28,7 +28,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -346,7 +346,7 @@ def serve_from_env(env: Mapping[str, str] = os.environ) -> int | None:
     return int(raw)
 
 
-__all__: Iterable[str] = (
+__all__ = (
     "OperatorMetrics", "InstrumentedProvider", "record", "watched", "reconciled", "reconcile_failed", "query_error", "forget",
     "instrument", "serve", "serve_from_env", "default",
 )

@@ -290,7 +290,7 @@ class _Channel:
 
     def _post(self, body: bytes, content_type: str) -> tuple[bool, str | None]:
         """(retry?, why it failed or None)."""
-        req = urllib.request.Request(self.webhook.url, data=body, method="POST", headers={
+        req = urllib.request.Request(self.webhook.url, data=body, method="POST", headers={  # noqa: S310 - http(s) checked
             "Content-Type": content_type, "User-Agent": f"modeldeploy/{__version__}"})
         try:
             with urllib.request.urlopen(req, timeout=self.settings.timeout) as resp:  # noqa: S310 - http(s) checked

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from .spec import Spec
-from .state import AB_TESTING, PAUSE_ERRORS, PAUSE_INCONCLUSIVE, PAUSED, PENDING, PROGRESSING, PROMOTING, SHADOWING, Status, parse_time
+from .state import (AB_TESTING, PAUSE_ERRORS, PAUSE_INCONCLUSIVE, PAUSED, PENDING, PROGRESSING, PROMOTING, SHADOWING,
+                    Status, parse_time)
 
 _ANALYSING = (SHADOWING, PROGRESSING, AB_TESTING)
 
@@ -42,7 +43,7 @@ def next_action_at(spec: Spec, st: Status, now: datetime) -> datetime | None:
     analysis, the end of a step, or a deadline, whichever comes first after `now` (a step
     that has run its time and waits for a Pass has only its next analysis left). The
     shell wakes the object then."""
-    s, times = spec.strategy, []
+    s, times = spec.strategy, list[datetime | None]()
 
     def after(start: str | None, seconds: float | None) -> None:
         t = parse_time(start)

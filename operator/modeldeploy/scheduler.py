@@ -67,5 +67,5 @@ class Book:
             return
         try:
             await asyncio.wait_for(self.wake.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:  # asyncio.TimeoutError is this since 3.11
             pass

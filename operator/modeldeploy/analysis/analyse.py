@@ -34,10 +34,11 @@ def analyse(
     `analysis` is the parsed ``spec.analysis`` (the operator passes the one `spec.parse`
     made; a raw mapping is parsed here, for scripts and tests); `templates` the
     operator's configured templates (a `Templates`, or a mapping of the templates it
-    replaces; None: the Seldon defaults), under the object's own ``queries``; `at` the Unix time to evaluate at (None: Prometheus' now — pass the
-    operator's clock so both versions and all checks see the same window); `evidence`
-    where the rollout is, for ``method: sequential`` (without it, as for scripts comparing
-    two windows, the window method runs).
+    replaces; None: the Seldon defaults), under the object's own ``queries``; `at` the
+    Unix time to evaluate at (None: Prometheus' now — pass the operator's clock so both
+    versions and all checks see the same window); `evidence` where the rollout is, for
+    ``method: sequential`` (without it, as for scripts comparing two windows, the window
+    method runs).
 
     Query problems become per-check outcomes (no data: Inconclusive; unreachable,
     timeout, NaN, several series, bad PromQL: Error). Configuration problems — a bad

@@ -63,7 +63,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from ..schema import (MAX_JENSEN_SHANNON, DEFAULT_MAX_JENSEN_SHANNON, DEFAULTS, DNS_LABEL, MAX_DURATION_S,
                       MIN_DURATION_S, SpecError, positive_duration)
@@ -137,7 +137,7 @@ class CustomMetric:
         return "predictor" in re.findall(r"\{\{\s*([^{}]*?)\s*\}\}", self.query)
 
 
-Metric = Union[LatencyMetric, ErrorRateMetric, OutputMetric, CustomMetric]
+Metric = LatencyMetric | ErrorRateMetric | OutputMetric | CustomMetric
 
 
 @dataclass(frozen=True)

@@ -273,7 +273,7 @@ def output_distribution(name: str, baseline: Mapping[str, float], candidate: Map
             # The pooled variance for both (a score test): under "same distribution" it is
             # the right one, while a version's own p(1 - p) shrinks exactly when its share
             # is low by chance, which would overstate the evidence.
-            return seq.Moments(n, x / n, pooled_var)
+            return seq.Moments(n, x / n, pooled_var)  # noqa: B023 - called within this iteration
 
         t = seq.normal_mixture(moments(xc, nc), moments(xb, nb), 0.0, alpha, SHARE_RHO, 1e-6)
         log_es.append(t.log_e)

@@ -102,7 +102,7 @@ class PrometheusProvider:
             headers=dict(headers) if headers else None,
             auth=auth,
             session=session,
-            timeout=self.timeout,  # type: ignore[arg-type]  # the library annotates int, uses requests' float
+            timeout=self.timeout,  # requests takes a float
             retry=Retry(total=0, connect=0, read=0, status=0, raise_on_status=False),
         )
 

@@ -93,7 +93,8 @@ def fingerprint(spec: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     out = []
     for p in spec.get("predictors") or []:
         graph = p.get("graph") or {}
-        containers = [c.get("image") for cs in p.get("componentSpecs") or [] for c in (cs.get("spec") or {}).get("containers") or []]
+        containers = [c.get("image") for cs in p.get("componentSpecs") or []
+                      for c in (cs.get("spec") or {}).get("containers") or []]
         params = tuple((q.get("name"), q.get("type"), str(q.get("value"))) for q in graph.get("parameters") or [])
         out.append((
             p.get("name"), p.get("traffic", 0), bool(p.get("shadow", False)), p.get("replicas"),
@@ -124,7 +125,7 @@ def deployment_names(sdep: str, predictor: Mapping[str, Any]) -> list[tuple[str,
     `<sdep>-<md5>` when the Seldon operator runs with DEPLOYMENT_NAME_AS_PREFIX=true and
     that fits. Both hashed forms are listed (the setting is the Seldon operator's).
     """
-    out = []
+    out: list[tuple[str, ...]] = []
     for i, cs in enumerate(predictor.get("componentSpecs") or []):
         containers = [c.get("name", "") for c in (cs.get("spec") or {}).get("containers") or []]
         if not containers:
