@@ -222,7 +222,7 @@ def run_once(sc: Scenario, policy: str, seed: int, horizon_s: float) -> RunResul
             # (it resumes only on a passing window, which is how it paused in the first place).
             return RunResult("Undecided", tick * dt, served_c, True)
         if st.phase in (rollout.STABLE, rollout.FAILED) and st.lastRollout:
-            return RunResult(st.lastRollout["result"], tick * dt, served_c, False)
+            return RunResult(st.lastRollout.result, tick * dt, served_c, False)
     return RunResult("Undecided", horizon_s, served_c, False)
 
 

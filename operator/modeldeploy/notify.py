@@ -104,7 +104,7 @@ def notifications(mdep: Mapping[str, Any], decision: Any, now: datetime, cluster
         transition = TRANSITIONS.get(e.reason)
         if transition is None:
             continue
-        candidate = st.candidateVersion or ((st.lastRollout or {}).get("version") if transition in
+        candidate = st.candidateVersion or ((st.lastRollout.version if st.lastRollout else None) if transition in
                                             ("promoted", "rolledBack", "aborted", "noWinner") else None)
         out.append(Notification(
             transition, e.reason, e.type, e.message, meta.get("namespace", ""), meta.get("name", ""),

@@ -112,7 +112,7 @@ class _Machine(Transitions):
         elif self.obs.command == "retry":
             self.command_event("retry", f"retrying the rollout of {v}")
             self.start_rollout(prefix="Retry: ")
-        elif not st.lastRollout or v != st.lastRollout.get("version"):
+        elif not st.lastRollout or v != st.lastRollout.version:
             self.start_rollout()
 
     def ends_rollout(self) -> bool:
@@ -280,17 +280,17 @@ class _Machine(Transitions):
 
     def record(self, result: AnalysisResult) -> bool:
         """Count the verdict; return False when it ended or paused the rollout."""
-        a, c = self.spec.analysis, dict(self.st.counters)
+        a, c = self.spec.analysis, self.st.counters
         if result.outcome == Outcome.FAIL:
-            c["failed"] += 1
+            c = dataclasses.replace(c, failed=c.failed + 1)
         elif result.outcome == Outcome.INCONCLUSIVE and not result.collecting:
-            c["inconclusive"] += 1
+            c = dataclasses.replace(c, inconclusive=c.inconclusive + 1)
         elif result.outcome == Outcome.ERROR:
-            c["errors"] += 1
+            c = dataclasses.replace(c, errors=c.errors + 1)
         else:  # inconclusive and errors count consecutive windows; failures the whole rollout.
             # Sequential checks still collecting evidence are progress, not missing data:
             # low traffic makes the decision slower, it must not pause the rollout.
-            c.update(inconclusive=0, errors=0)
+            c = dataclasses.replace(c, inconclusive=0, errors=0)
         last = {"time": iso(self.now), "outcome": result.outcome.value, "message": result.summary(),
                 "checks": [ch.to_status() for ch in result.checks]}
         if result.since is not None:
@@ -305,16 +305,16 @@ class _Machine(Transitions):
         if result.decisive_fail:
             self.roll_back(Result.ROLLED_BACK, f"the evidence against it crossed its threshold: {why}")
             return False
-        if c["failed"] >= a.failure_limit:
-            self.roll_back(Result.ROLLED_BACK, f"{c['failed']} failed analyses (failureLimit {a.failure_limit}): {why}")
+        if c.failed >= a.failure_limit:
+            self.roll_back(Result.ROLLED_BACK, f"{c.failed} failed analyses (failureLimit {a.failure_limit}): {why}")
             return False
-        if self.st.phase != PAUSED and c["inconclusive"] >= a.inconclusive_limit:
-            self.pause(PAUSE_INCONCLUSIVE, f"Paused: {c['inconclusive']} inconclusive analyses in a row "
+        if self.st.phase != PAUSED and c.inconclusive >= a.inconclusive_limit:
+            self.pause(PAUSE_INCONCLUSIVE, f"Paused: {c.inconclusive} inconclusive analyses in a row "
                        f"(inconclusiveLimit {a.inconclusive_limit}); holding {self.st.candidateWeight}% until there "
                        "is enough data.")
             return False
-        if self.st.phase != PAUSED and c["errors"] >= a.error_limit:
-            self.pause(PAUSE_ERRORS, f"Paused: {c['errors']} analyses in a row could not read metrics (errorLimit "
+        if self.st.phase != PAUSED and c.errors >= a.error_limit:
+            self.pause(PAUSE_ERRORS, f"Paused: {c.errors} analyses in a row could not read metrics (errorLimit "
                        f"{a.error_limit}); holding {self.st.candidateWeight}%, never promoting without data.")
             return False
         return True

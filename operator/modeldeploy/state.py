@@ -72,6 +72,40 @@ def parse_time(s: str | None) -> datetime | None:
 
 
 @dataclass(frozen=True)
+class Counters:
+    """`status.counters`: failed analyses in this rollout; inconclusive and error ones in a row."""
+
+    failed: int = 0
+    inconclusive: int = 0
+    errors: int = 0
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> Counters:
+        d = d or {}
+        return cls(int(d.get("failed") or 0), int(d.get("inconclusive") or 0), int(d.get("errors") or 0))
+
+    def to_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class RolloutRecord:
+    """`status.lastRollout`: how the latest rollout ended (`result` is a `Result`)."""
+
+    version: str | None
+    result: str
+    reason: str = ""
+    finishedAt: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RolloutRecord:
+        return cls(d.get("version"), str(d.get("result") or ""), str(d.get("reason") or ""), d.get("finishedAt"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return plain(dataclasses.asdict(self))
+
+
+@dataclass(frozen=True)
 class Status:
     """`status` of a ModelDeployment. Field names map to camelCase in the object."""
 
@@ -96,15 +130,22 @@ class Status:
     pauseReason: str | None = None
     pausedFrom: str | None = None
     pendingResult: Mapping[str, str] | None = None
-    counters: Mapping[str, int] = field(default_factory=lambda: {"failed": 0, "inconclusive": 0, "errors": 0})
+    counters: Counters = field(default_factory=Counters)
     lastAnalysis: Mapping[str, Any] | None = None
-    lastRollout: Mapping[str, Any] | None = None
+    lastRollout: RolloutRecord | None = None
     abTest: Mapping[str, Any] | None = None
     conditions: tuple[Mapping[str, Any], ...] = ()
     observedGeneration: int | None = None
     # Every transition, oldest first: {seq, time, type, reason, message, version, stable}. `seq` names the
     # transition's Event, so a restarted operator can post what it missed, once.
     history: tuple[Mapping[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        # The API's dicts are accepted too (from_dict, and callers building a status by hand).
+        if not isinstance(self.counters, Counters):
+            object.__setattr__(self, "counters", Counters.from_dict(self.counters))
+        if self.lastRollout is not None and not isinstance(self.lastRollout, RolloutRecord):
+            object.__setattr__(self, "lastRollout", RolloutRecord.from_dict(self.lastRollout))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> Status:

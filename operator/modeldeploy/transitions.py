@@ -14,7 +14,7 @@ from .routing import predictor_name
 from .spec import Spec
 from .state import (
     AB_TESTING, FAILED, HISTORY_LIMIT, PAUSE_COMMAND, PAUSE_USER, PAUSED, PENDING, PROGRESSING, PROMOTING,
-    ROLLING_BACK, SHADOWING, STABLE, Event, Observation, Result, Status, iso, parse_time,
+    ROLLING_BACK, SHADOWING, STABLE, Counters, Event, Observation, Result, RolloutRecord, Status, iso, parse_time,
 )
 
 
@@ -69,7 +69,7 @@ class Transitions:
             candidatePredictor=predictor_name(m.version, taken=self.st.stablePredictor),
             candidateModel=dataclasses.asdict(m), candidateWeight=0, stepWeight=0, candidateUnreadySince=None,
             shadow=shadow, step=0, stepStartedAt=None, rolloutStartedAt=iso(self.now), pauseReason=None,
-            pausedFrom=None, pendingResult=None, counters={"failed": 0, "inconclusive": 0, "errors": 0},
+            pausedFrom=None, pendingResult=None, counters=Counters(),
             lastAnalysis=None, abTest=None,
         )
         self.emit(reason, f"{prefix}Rolling out {m.version} (stable {self.st.stableVersion}): candidate predictor "
@@ -105,8 +105,7 @@ class Transitions:
 
     def resume(self, why: str) -> None:
         st = self.st
-        c = dict(st.counters)
-        c.update(inconclusive=0, errors=0)
+        c = dataclasses.replace(st.counters, inconclusive=0, errors=0)
         serving = bool(st.stepStartedAt) and not st.shadow and self.ready(st.candidatePredictor)
         # The step's timer restarts: the weight was held, so the step gets fresh evidence.
         self.set(phase=st.pausedFrom or self.walk_phase(), pauseReason=None, pausedFrom=None, counters=c,
@@ -118,8 +117,7 @@ class Transitions:
         """Second half of promote/roll back, once the 100/0 routing is in place."""
         pending = dict(self.st.pendingResult or {})
         result = Result(pending.get("result", Result.ROLLED_BACK))
-        record = {"version": self.st.candidateVersion, "result": result, "reason": pending.get("reason", ""),
-                  "finishedAt": iso(self.now)}
+        record = RolloutRecord(self.st.candidateVersion, result, pending.get("reason", ""), iso(self.now))
         if result == Result.PROMOTED:
             self.set(stableVersion=self.st.candidateVersion, stablePredictor=self.st.candidatePredictor,
                      stableModel=self.st.candidateModel)
@@ -134,7 +132,7 @@ class Transitions:
         else:
             verb = {Result.ROLLED_BACK: "rolled back", Result.NO_WINNER: "not adopted"}.get(result, "aborted")
             self.emit(result if result in (Result.ROLLED_BACK, Result.NO_WINNER) else Result.ABORTED,
-                      f"{record['version']} was {verb} ({record['reason']}); {old.stableVersion} serves 100%. "
+                      f"{record.version} was {verb} ({record.reason}); {old.stableVersion} serves 100%. "
                       "Set a new spec.model.version, or annotate modeldeploy.io/command=retry, to try again.",
                       warning=result == Result.ROLLED_BACK)
 

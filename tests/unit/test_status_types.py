@@ -1,0 +1,43 @@
+"""Status sub-objects are typed in the core and written exactly as before: every status
+the state machine writes reads back into the same dict."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from modeldeploy.state import Counters, Phase, Result, RolloutRecord, Status
+from modeldeploy.verdicts import Outcome
+
+from .rollout_sim import make_spec, rolled_out
+
+
+def test_counters_and_the_rollout_record_round_trip() -> None:
+    c = {"failed": 2, "inconclusive": 1, "errors": 0}
+    assert Counters.from_dict(c).to_dict() == c
+    assert Counters.from_dict(None) == Counters()
+    r = {"version": "2.0.0", "result": "RolledBack", "reason": "2 failed analyses", "finishedAt": "2026-01-01T00:00:00.000Z"}
+    record = RolloutRecord.from_dict(r)
+    assert record.result == Result.ROLLED_BACK and record.to_dict() == r
+    assert type(RolloutRecord("2", Result.PROMOTED).to_dict()["result"]) is str
+
+
+def test_a_status_built_from_the_apis_dicts_is_typed() -> None:
+    st = Status(phase=Phase.FAILED, counters={"failed": 1}, lastRollout={"version": "2", "result": "Aborted"})
+    assert st.counters == Counters(failed=1) and st.lastRollout == RolloutRecord("2", "Aborted")
+    assert Status.from_dict({"counters": {"errors": 3}}).counters.errors == 3
+
+
+def test_every_status_the_state_machine_writes_reads_back_unchanged() -> None:
+    sim = rolled_out(make_spec())
+    seen = []
+    for outcome in (Outcome.FAIL, Outcome.PASS, Outcome.INCONCLUSIVE, Outcome.FAIL, None, None):
+        sim.tick(30, outcome=outcome)
+        seen.append(json.loads(json.dumps(sim.status)))
+    assert sim.status["lastRollout"]["result"] == "RolledBack" and seen[0]["counters"]["failed"] == 1
+    for d in seen:
+        back = Status.from_dict(d).to_dict()
+        assert back == d
+        # Plain strings only: what the Kubernetes client's JSON and the plugin's YAML take.
+        assert yaml.safe_load(yaml.safe_dump(back)) == d
