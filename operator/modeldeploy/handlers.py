@@ -82,8 +82,8 @@ def _repeated_verdict(before: rollout.Status, after: rollout.Status, event: roll
     """An analysis verdict, while paused, that says what the last one said."""
     if not event.reason.startswith("Analysis") or before.phase != rollout.PAUSED or after.phase != rollout.PAUSED:
         return False
-    old, new = before.lastAnalysis or {}, after.lastAnalysis or {}
-    return (old.get("outcome"), old.get("message")) == (new.get("outcome"), new.get("message"))
+    old, new = before.lastAnalysis, after.lastAnalysis
+    return (old and (old.outcome, old.message)) == (new and (new.outcome, new.message))
 
 
 def post_events(kube: Kube, mdep: dict[str, Any], before: rollout.Status, decision: rollout.Decision,

@@ -46,7 +46,7 @@ from .spec import Spec
 from .state import (  # noqa: F401 - re-exported: rollout.Status, rollout.PENDING, ...
     AB_TESTING, COMMANDS, FAILED, HISTORY_LIMIT, IN_ROLLOUT, PAUSE_COMMAND, PAUSE_ERRORS, PAUSE_INCONCLUSIVE,
     PAUSE_STABLE_UNREADY, PAUSE_USER, PAUSED, PENDING, PROGRESSING, PROMOTING, ROLLING_BACK, SHADOWING, STABLE,
-    Decision, Event, Observation, Phase, Result, Status, iso, parse_time, predictors,
+    Decision, Event, LastAnalysis, Observation, Phase, Result, Status, iso, parse_time, predictors,
 )
 from .transitions import Transitions
 from .verdicts import AnalysisResult, Outcome
@@ -137,7 +137,7 @@ class _Machine(Transitions):
             return
         if obs.command == "promote":
             if self.ready(st.candidatePredictor):
-                last = (st.lastAnalysis or {}).get("message") or "none yet"
+                last = (st.lastAnalysis.message if st.lastAnalysis else None) or "none yet"
                 self.command_event("promote", "promoting now, skipping the remaining steps")
                 return self.promote(f"promoted by a user, overriding the analysis (latest: {last})")
             self.command_event("promote", f"refused: {st.candidateVersion} is not ready, and an unready model "
@@ -291,10 +291,9 @@ class _Machine(Transitions):
             # Sequential checks still collecting evidence are progress, not missing data:
             # low traffic makes the decision slower, it must not pause the rollout.
             c = dataclasses.replace(c, inconclusive=0, errors=0)
-        last = {"time": iso(self.now), "outcome": result.outcome.value, "message": result.summary(),
-                "checks": [ch.to_status() for ch in result.checks]}
-        if result.since is not None:
-            last["since"] = iso(result.since)
+        last = LastAnalysis(iso(self.now), result.outcome.value, result.summary(),
+                            tuple(ch.to_status() for ch in result.checks),
+                            iso(result.since) if result.since is not None else None)
         self.set(counters=c, lastAnalysis=last)
         summary = f"Analysis of {self.st.candidateVersion} at {self.st.candidateWeight}%: {result.summary()}"
         self.events.append(Event("Warning" if result.outcome != Outcome.PASS else "Normal",
@@ -321,9 +320,11 @@ class _Machine(Transitions):
 
     def passed_this_step(self) -> bool:
         """The latest analysis passed, after this step began, on data from inside the step."""
-        started, last = parse_time(self.st.stepStartedAt), self.st.lastAnalysis or {}
-        at, since = parse_time(last.get("time")), parse_time(last.get("since"))
-        return (started is not None and at is not None and last.get("outcome") == Outcome.PASS.value
+        started, last = parse_time(self.st.stepStartedAt), self.st.lastAnalysis
+        if last is None:
+            return False
+        at, since = parse_time(last.time), parse_time(last.since)
+        return (started is not None and at is not None and last.outcome == Outcome.PASS
                 and at > started and (since is None or since >= started))
 
     def maybe_advance(self) -> None:
@@ -368,7 +369,7 @@ class _Machine(Transitions):
             if not passed:
                 if not over:
                     return  # the reward says yes; the guards have not said Pass for this test yet
-                guard = (st.lastAnalysis or {}).get("message", "no analysis")
+                guard = st.lastAnalysis.message if st.lastAnalysis else "no analysis"
                 return self.roll_back(Result.NO_WINNER, f"A/B test: {st.candidateVersion} earned more reward ({numbers}) "
                                       f"but its guard checks did not pass within maxDuration (latest: {guard}); "
                                       f"{st.stableVersion} stays")

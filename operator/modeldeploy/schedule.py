@@ -29,7 +29,7 @@ def next_analysis_at(spec: Spec, status: Status) -> datetime | None:
     started = parse_time(status.stepStartedAt)
     if not running or started is None or status.candidateUnreadySince:
         return None
-    last = parse_time((status.lastAnalysis or {}).get("time"))
+    last = parse_time(status.lastAnalysis.time if status.lastAnalysis else None)
     return (max(started, last) if last else started) + timedelta(seconds=spec.analysis.interval)
 
 

@@ -106,6 +106,30 @@ class RolloutRecord:
 
 
 @dataclass(frozen=True)
+class LastAnalysis:
+    """`status.lastAnalysis`: the latest verdict the rollout counted (`outcome` is an
+    `Outcome`); `since` starts the data it covers, absent when the method has no window."""
+
+    time: str
+    outcome: str
+    message: str = ""
+    checks: tuple[Mapping[str, Any], ...] = ()
+    since: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LastAnalysis:
+        return cls(str(d.get("time") or ""), str(d.get("outcome") or ""), str(d.get("message") or ""),
+                   tuple(d.get("checks") or ()), d.get("since"))
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"time": self.time, "outcome": self.outcome, "message": self.message,
+                             "checks": [dict(c) for c in self.checks]}
+        if self.since is not None:
+            d["since"] = self.since
+        return plain(d)
+
+
+@dataclass(frozen=True)
 class Status:
     """`status` of a ModelDeployment. Field names map to camelCase in the object."""
 
@@ -131,7 +155,7 @@ class Status:
     pausedFrom: str | None = None
     pendingResult: Mapping[str, str] | None = None
     counters: Counters = field(default_factory=Counters)
-    lastAnalysis: Mapping[str, Any] | None = None
+    lastAnalysis: LastAnalysis | None = None
     lastRollout: RolloutRecord | None = None
     abTest: Mapping[str, Any] | None = None
     conditions: tuple[Mapping[str, Any], ...] = ()
@@ -146,6 +170,8 @@ class Status:
             object.__setattr__(self, "counters", Counters.from_dict(self.counters))
         if self.lastRollout is not None and not isinstance(self.lastRollout, RolloutRecord):
             object.__setattr__(self, "lastRollout", RolloutRecord.from_dict(self.lastRollout))
+        if self.lastAnalysis is not None and not isinstance(self.lastAnalysis, LastAnalysis):
+            object.__setattr__(self, "lastAnalysis", LastAnalysis.from_dict(self.lastAnalysis))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> Status:
@@ -163,6 +189,7 @@ class Status:
         d = dataclasses.asdict(self)
         d["conditions"] = [dict(c) for c in self.conditions]
         d["history"] = [dict(h) for h in self.history]
+        d["lastAnalysis"] = self.lastAnalysis.to_dict() if self.lastAnalysis else None
         return plain(d)
 
 

@@ -76,12 +76,12 @@ def check_tick(sim: Sim, before: rollout.Status, ready_seen: set[str], command: 
     moved = [e for e in decision.events if e.reason in ("StepAdvanced", "ABTestStarted", "Promoting")]
     from_readiness = before.stepStartedAt is None and before.phase != rollout.PROMOTING
     if moved and not from_readiness and command != "promote":
-        last = after.lastAnalysis or {}
+        last = after.lastAnalysis
         started = rollout.parse_time(before.stepStartedAt)
-        assert last.get("outcome") == Outcome.PASS.value, (moved, last)
-        assert rollout.parse_time(last["time"]) > started, (moved, last, before.stepStartedAt)
-        if "since" in last:
-            assert rollout.parse_time(last["since"]) >= started, (moved, last, before.stepStartedAt)
+        assert last is not None and last.outcome == Outcome.PASS.value, (moved, last)
+        assert rollout.parse_time(last.time) > started, (moved, last, before.stepStartedAt)
+        if last.since is not None:
+            assert rollout.parse_time(last.since) >= started, (moved, last, before.stepStartedAt)
     if after.phase == rollout.PROMOTING and before.phase != rollout.PROMOTING:
         assert command == "promote" or "overriding" not in (after.pendingResult or {}).get("reason", "")
     # 4. Pause holds: while paused by a person, the candidate's routed weight never rises.

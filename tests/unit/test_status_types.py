@@ -7,7 +7,7 @@ import json
 
 import yaml
 
-from modeldeploy.state import Counters, Phase, Result, RolloutRecord, Status
+from modeldeploy.state import Counters, LastAnalysis, Phase, Result, RolloutRecord, Status
 from modeldeploy.verdicts import Outcome
 
 from .rollout_sim import make_spec, rolled_out
@@ -21,6 +21,16 @@ def test_counters_and_the_rollout_record_round_trip() -> None:
     record = RolloutRecord.from_dict(r)
     assert record.result == Result.ROLLED_BACK and record.to_dict() == r
     assert type(RolloutRecord("2", Result.PROMOTED).to_dict()["result"]) is str
+
+
+def test_the_last_analysis_round_trips_with_and_without_its_window_start() -> None:
+    checks = [{"name": "p99", "outcome": "Pass", "message": "ok", "baseline": 1.0, "candidate": 1.1}]
+    a = {"time": "2026-01-01T00:01:00.000Z", "outcome": "Pass", "message": "Pass: p99", "checks": checks}
+    assert LastAnalysis.from_dict(a).to_dict() == a
+    b = {**a, "since": "2026-01-01T00:00:00.000Z"}
+    assert LastAnalysis.from_dict(b).to_dict() == b
+    assert LastAnalysis.from_dict(b).outcome == Outcome.PASS
+    assert Status(lastAnalysis=b).to_dict()["lastAnalysis"] == b
 
 
 def test_a_status_built_from_the_apis_dicts_is_typed() -> None:
