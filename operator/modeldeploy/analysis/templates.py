@@ -31,7 +31,8 @@ EXECUTOR_HISTOGRAM = "seldon_api_executor_server_requests_seconds"
 PREDICTIONS_COUNTER = "modeldeploy_predictions_total"
 #: The A/B test's pair, both from our model server (``modelserver.component``): every
 #: feedback call (or truth row) and the sum of its rewards, added in one metrics update,
-#: so one scrape of one target reads a count and a reward sum of the same feedback.
+#: so one scrape of one target reads a count and a reward sum of the same feedback (and a
+#: failed scrape, which Prometheus marks stale target-wide, hides both at once).
 #: Not the executor's count of feedback requests with the wrapper's reward sum: two
 #: scrape targets read at different instants, so at each end of the window the two cover
 #: different feedback (an A/A false-winner rate of 15 % at confidence 0.95 with 1 s
