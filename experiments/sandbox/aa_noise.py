@@ -34,17 +34,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from modeldeploy.analysis import Target, Templates, measure_rewards
-from modeldeploy.analysis.templates import (
-    EXECUTOR_HISTOGRAM,
-    FEEDBACK_COUNTER,
-    FEEDBACK_REWARD_COUNTER,
-    prometheus_seconds,
-    window_count,
-)
+from modeldeploy.analysis.templates import prometheus_seconds, window_count
 from modeldeploy.providers import QueryFailed, Sample
+from modeldeploy.routers.seldon_v1 import SERIES
 from modeldeploy.verdicts import Outcome
 
 NAMESPACE, DEPLOYMENT, PREDICTORS = "ab", "digits", ("v1", "v2")
+EXECUTOR_HISTOGRAM, FEEDBACK_COUNTER, FEEDBACK_REWARD_COUNTER = (
+    SERIES.latency_histogram, SERIES.feedback_counter, SERIES.reward_counter)
 _SELECT = 'namespace="{{namespace}}", deployment_name="{{deployment}}", predictor_name="{{predictor}}"'
 #: The previous default: the executor's count of successful feedback requests.
 EXECUTOR_FEEDBACK = "sum(" + window_count(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modeldeploy.analysis import AnalysisConfigError, Target, Templates, compare_rewards, measure_rewards, stats
-from modeldeploy.analysis.templates import FEEDBACK_COUNTER, FEEDBACK_REWARD_COUNTER
+from modeldeploy.routers.seldon_v1 import SERIES
 from modeldeploy.providers import NoData, Sample
 from modeldeploy.verdicts import Outcome
 
@@ -63,7 +63,9 @@ def test_default_queries_read_count_and_reward_from_the_model_servers_pair() -> 
     # Same target, same scrapes: the two selectors differ only in the metric name. Neither
     # the executor (another scrape target) nor the wrapper's count (skips reward 0).
     t = Templates()
-    assert t.feedback.replace(FEEDBACK_COUNTER, FEEDBACK_REWARD_COUNTER) == t.reward
+    assert (SERIES.feedback_counter, SERIES.reward_counter) == ("modeldeploy_feedback_total",
+                                                                 "modeldeploy_feedback_reward_total")
+    assert t.feedback.replace(SERIES.feedback_counter, SERIES.reward_counter) == t.reward
     for query in (t.feedback, t.reward):
         assert "seldon_api" not in query and 'service="feedback"' not in query
 
@@ -71,7 +73,7 @@ def test_default_queries_read_count_and_reward_from_the_model_servers_pair() -> 
 def test_no_feedback_is_inconclusive_and_window_is_required() -> None:
     r = measure_rewards(Target("ns", "d", "v1", "v2", window="10m"), Fake({}))
     assert r.outcome == Outcome.INCONCLUSIVE and "no series matched" in r.message
-    assert "modeldeploy_feedback_total is exported by modeldeploy's model server" in r.message
+    assert "modeldeploy_feedback_total" in r.message and "queries.feedback and .reward" in r.message
     assert isinstance(NoData("x"), Exception)
     with pytest.raises(AnalysisConfigError, match=r"^target\.window: required"):
         measure_rewards(Target("ns", "d", "v1", "v2"), Fake({}))

@@ -10,7 +10,7 @@ conservative for rewards away from 0 and 1); rewards outside [0, 1] are an Error
 Counting: the reward sum and the feedback count of a version must cover the same
 feedback, or the edges of the window add noise that no interval accounts for. The
 default templates read both from our model server's pair of counters, updated together
-and scraped together (`templates.FEEDBACK_COUNTER`); Seldon's own counters cannot serve
+and scraped together (`routing.MetricSeries.feedback_counter`); Seldon's own counters cannot serve
 (the wrapper skips reward-0 feedback, the executor is another scrape target).
 
 Validity: with `sequential`, the comparison is a confidence sequence and may be looked at
@@ -30,11 +30,11 @@ from . import sequential as seq
 from . import stats
 from .errors import AnalysisConfigError
 from .query import QuerySession, Target
-from .templates import DEFAULT_FEEDBACK, FEEDBACK_COUNTER, Templates
+from .templates import DEFAULT_FEEDBACK, Templates
 
 DEFAULT_CONFIDENCE = 0.95
-_NO_FEEDBACK_HINT = (f" (no feedback counted yet: {FEEDBACK_COUNTER} is exported by modeldeploy's model server; "
-                     "for another server set spec.analysis.queries.feedback and .reward)")
+_NO_FEEDBACK_HINT = (" (no feedback counted yet: the default queries read the counters of modeldeploy's model "
+                     "server; for another server set spec.analysis.queries.feedback and .reward)")
 
 
 @dataclass(frozen=True)
