@@ -1,78 +1,180 @@
-"""How often does an A/A A/B test name a winner? A simulation of the sandbox's counting.
+"""How often does an A/A A/B test name a winner? The operator's pipeline on simulated scrapes.
 
-Two identical versions get feedback as Poisson streams (each correct with probability
-`accuracy`); the operator judges at its first analysis once both have `min_samples`
-feedback in the window since the test began, with `compare_rewards`. Two ways to count:
+Real, i.e. the operator's own code: the PromQL (`Templates`, rendered by `measure_rewards`
+at each look), the comparison (`measure_rewards` -> `compare_rewards`, either
+`analysis.method`), the window the analyzer passes (whole seconds since the test began,
+`Analyzer.rewards`) and when the rollout decides (`judge_ab_test`: with the window method
+at the first comparison that is decisive, winner or not; with sequential at the first
+winner, else at maxDuration). A/A guard checks are taken to pass.
 
-* aligned: reward and feedback counts of a version cover the same feedback;
-* scraped: as the default templates count in the sandbox: the reward sum from the model
-  server's counter, the feedback count from the executor histogram (another target),
-  each read from its own 1 s scrapes with independent phases, so at both ends of the
-  window the two counts cover slightly different sets of feedback.
+Simulated: Prometheus and what it scrapes. Each version's feedback is a Poisson stream,
+each one rewarded with probability `accuracy` (as the model server scores a truth). Every
+scrape target - each version's model server, each version's executor - is scraped every
+`scrape` seconds at its own random phase, as Prometheus spreads targets; a counter's value
+at time t is its value at the target's last scrape at or before t, for the query's
+instant and for its ``offset``. The simulated Prometheus answers only the templates' shape
+(``sum(window_count(selector))``) on the counters it knows, and refuses anything else, so
+it cannot drift from the queries the operator sends.
 
-    python -m sandbox.aa_noise --runs 2000
+Countings compared:
+* default: `Templates()`: count and reward sum from the model server's pair of counters;
+* executor: the previous default: the reward sum from the model server, the count of
+  feedback requests from the executor histogram (another scrape target).
+
+    python -m sandbox.aa_noise --runs 2000                 # the sandbox's settings
+    python -m sandbox.aa_noise --runs 2000 --profile cluster
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from modeldeploy.analysis import compare_rewards
+from modeldeploy.analysis import Target, Templates, measure_rewards
+from modeldeploy.analysis.templates import prometheus_seconds, window_count
+from modeldeploy.providers import QueryFailed, Sample
+from modeldeploy.routers.seldon_v1 import SERIES
+from modeldeploy.verdicts import Outcome
+
+NAMESPACE, DEPLOYMENT, PREDICTORS = "ab", "digits", ("v1", "v2")
+EXECUTOR_HISTOGRAM, FEEDBACK_COUNTER, FEEDBACK_REWARD_COUNTER = (
+    SERIES.latency_histogram, SERIES.feedback_counter, SERIES.reward_counter)
+_SELECT = 'namespace="{{namespace}}", deployment_name="{{deployment}}", predictor_name="{{predictor}}"'
+#: The previous default: the executor's count of successful feedback requests.
+EXECUTOR_FEEDBACK = "sum(" + window_count(
+    f'{EXECUTOR_HISTOGRAM}_count{{{_SELECT}, service="feedback", code=~"2.."}}') + ")"
+COUNTINGS = {"default": Templates(), "executor": Templates(feedback=EXECUTOR_FEEDBACK)}
+# sum(clamp_min(SEL - (SEL offset W or SEL * 0), 0)) for one selector SEL.
+_QUERY = re.compile(r"^sum\(clamp_min\((?P<sel>[a-z_:]+\{[^{}]*\}) - \((?P=sel) offset (?P<w>\w+) "
+                    r"or (?P=sel) \* 0\), 0\)\)$")
+_MATCHER = re.compile(r'(\w+)(=~|=)"([^"]*)"')
 
 
-def _scraped(times: np.ndarray, values: np.ndarray, at: float, phase: float, interval: float) -> float:
-    """A counter's value as Prometheus returns it at `at`: its last scrape at or before."""
-    scrape = np.floor((at - phase) / interval) * interval + phase
-    return float(values[np.searchsorted(times, scrape, side="right") - 1]) if scrape >= times[0] else 0.0
+@dataclass(frozen=True)
+class Profile:
+    rate: float  # feedback per second per version
+    scrape: float  # Prometheus scrape interval, seconds
+    interval: float  # analysis.interval, seconds
+    min_samples: int  # strategy.abTest.minSamples
+    max_duration: float  # strategy.abTest.maxDuration, seconds
+    accuracy: float = 0.93
 
 
-def one_run(rng: np.random.Generator, aligned: bool, confidence: float, rate: float = 10.0, accuracy: float = 0.93,
-            min_samples: int = 300, interval: float = 5.0, scrape: float = 1.0) -> str | None:
-    start = 30.0
-    horizon = start + 3 * min_samples / rate + 60
-    streams = []
-    for _ in range(2):
-        t = np.cumsum(rng.exponential(1 / rate, int(horizon * rate * 1.5)))
-        t = np.concatenate([[0.0], t[t < horizon]])
-        ok = np.concatenate([[0], rng.random(len(t) - 1) < accuracy]).cumsum()
-        n = np.arange(len(t))
-        streams.append((t, n, ok))
-    router_phase = rng.uniform(0, scrape)
-    server_phase = rng.uniform(0, scrape, 2)
-    at = start + rng.uniform(0, interval)
-    while at < horizon:
-        counts = []
-        for v, (t, n, ok) in enumerate(streams):
-            if aligned:
-                i0, i1 = (np.searchsorted(t, x, side="right") - 1 for x in (start, at))
-                counts.append((float(ok[i1] - ok[i0]), float(n[i1] - n[i0])))
-            else:
-                fb = _scraped(t, n, at, router_phase, scrape) - _scraped(t, n, start, router_phase, scrape)
-                rw = _scraped(t, ok, at, server_phase[v], scrape) - _scraped(t, ok, start, server_phase[v], scrape)
-                counts.append((max(rw, 0.0), fb))
-        (rb, nb), (rc, nc) = counts
-        if min(nb, nc) >= min_samples:
-            # A reward sum over its feedback count is clipped as a proportion would be.
-            return compare_rewards(min(rb, nb), nb, min(rc, nc), nc, confidence=confidence,
-                                   min_samples=min_samples).winner
-        at += interval
+PROFILES = {
+    # experiments/sandbox/scenarios.py: 40 req/s, half with feedback, split 50/50; 1 s scrapes.
+    "sandbox": Profile(rate=10.0, scrape=1.0, interval=5.0, min_samples=300, max_duration=180.0),
+    # The operator's defaults on a cluster scraped every 30 s.
+    "cluster": Profile(rate=10.0, scrape=30.0, interval=30.0, min_samples=1000, max_duration=1800.0),
+}
+
+
+class ScrapedCounters:
+    """The provider: Prometheus over simulated scrapes of two versions' counters."""
+
+    def __init__(self, rng: np.random.Generator, p: Profile, accuracies: tuple[float, float]) -> None:
+        horizon = p.max_duration + p.interval + 60.0
+        self.scrape = p.scrape
+        self.events: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # predictor -> (times, cumulative reward)
+        self.phase: dict[tuple[str, str], float] = {}  # (target, predictor) -> scrape phase
+        for predictor, accuracy in zip(PREDICTORS, accuracies):
+            n = rng.poisson(p.rate * horizon)
+            times = np.sort(rng.uniform(0.0, horizon, n))
+            self.events[predictor] = (times, np.cumsum(rng.random(n) < accuracy))
+            for target in ("model", "executor"):
+                self.phase[(target, predictor)] = float(rng.uniform(0.0, p.scrape))
+
+    def _value(self, metric: str, predictor: str, t: float) -> float:
+        """A counter at its target's last scrape at or before t (0 before it was born)."""
+        target = "executor" if metric.startswith(EXECUTOR_HISTOGRAM) else "model"
+        phase = self.phase[(target, predictor)]
+        scraped = np.floor((t - phase) / self.scrape) * self.scrape + phase
+        times, rewards = self.events[predictor]
+        i = int(np.searchsorted(times, scraped, side="right"))
+        if metric == FEEDBACK_REWARD_COUNTER:
+            return float(rewards[i - 1]) if i else 0.0
+        return float(i)
+
+    def query(self, promql: str, at: float | None = None) -> list[Sample]:
+        m = _QUERY.match(promql)
+        if not m or at is None:
+            raise QueryFailed("the simulation answers only sum(window_count(selector)) at a given time", promql)
+        metric, _, matchers = m.group("sel").partition("{")
+        labels = {k: (op, v) for k, op, v in _MATCHER.findall(matchers)}
+        wanted = {"namespace": ("=", NAMESPACE), "deployment_name": ("=", DEPLOYMENT)}
+        if metric.startswith(EXECUTOR_HISTOGRAM):
+            ok = metric == f"{EXECUTOR_HISTOGRAM}_count" and labels.get("service") == ("=", "feedback") \
+                and labels.get("code") == ("=~", "2..")
+            wanted.update(service=labels.get("service"), code=labels.get("code"))
+        else:
+            ok = metric in (FEEDBACK_COUNTER, FEEDBACK_REWARD_COUNTER)
+        predictor = labels.get("predictor_name", ("", ""))[1]
+        if not ok or predictor not in self.events or {k: v for k, v in labels.items() if k != "predictor_name"} != wanted:
+            raise QueryFailed("not a counter this simulation knows", promql)
+        window = prometheus_seconds(m.group("w"))
+        if self._value(FEEDBACK_COUNTER, predictor, at) == 0:
+            return []  # no series yet: the model server creates its pair at the first feedback
+        return [Sample({}, max(self._value(metric, predictor, at) - self._value(metric, predictor, at - window), 0.0))]
+
+    def is_online(self) -> bool:
+        return True
+
+
+def one_test(rng: np.random.Generator, p: Profile, templates: Templates, confidence: float, sequential: bool,
+             accuracies: tuple[float, float] | None = None) -> str | None:
+    """One A/B test from its start to the rollout's decision: the winner named, or None."""
+    provider = ScrapedCounters(rng, p, accuracies or (p.accuracy, p.accuracy))
+    start = float(rng.uniform(30.0, 60.0))  # the test starts after traffic is flowing
+    at = start + float(rng.uniform(0.0, p.interval))
+    while at - start < p.max_duration:
+        target = Target(NAMESPACE, DEPLOYMENT, *PREDICTORS, window=f"{max(1, int(at - start))}s")
+        r = measure_rewards(target, provider, templates, confidence=confidence, min_samples=p.min_samples,
+                            at=at, sequential=sequential)
+        # Inconclusive or Error (a reward sum over its count, which two scrape targets can
+        # produce) decides nothing: the rollout looks again at the next interval.
+        if r.outcome == Outcome.PASS:
+            return r.winner
+        at += p.interval
     return None
+
+
+def winner_rate(runs: int, seed: int, p: Profile, counting: str, confidence: float, method: str,
+                difference: float = 0.0) -> tuple[int, int]:
+    """(tests naming a winner, tests naming the candidate) of `runs`; A/A when difference is 0."""
+    rng = np.random.default_rng(seed)
+    accuracies = (p.accuracy, p.accuracy + difference)
+    winners = [one_test(rng, p, COUNTINGS[counting], confidence, method == "sequential", accuracies)
+               for _ in range(runs)]
+    return sum(w is not None for w in winners), sum(w == "candidate" for w in winners)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", choices=sorted(PROFILES), default="sandbox")
+    ap.add_argument("--confidence", type=float, nargs="+", default=[0.95, 0.99])
+    ap.add_argument("--method", choices=("window", "sequential"), nargs="+", default=["window", "sequential"])
+    ap.add_argument("--counting", choices=sorted(COUNTINGS), nargs="+", default=["default", "executor"])
+    ap.add_argument("--scrape", type=float, help="override the profile's scrape interval (seconds)")
+    ap.add_argument("--difference", type=float, default=0.0,
+                    help="the candidate's accuracy minus the baseline's (0: an A/A test)")
     args = ap.parse_args(argv)
-    rng = np.random.default_rng(args.seed)
-    for confidence in (0.95, 0.999):
-        for aligned in (True, False):
-            winners = [one_run(rng, aligned, confidence) for _ in range(args.runs)]
-            named = sum(w is not None for w in winners)
-            print(f"confidence {confidence}: {'aligned' if aligned else 'scraped'} counts: a winner in {named}/{args.runs} "
-                  f"A/A runs = {named / args.runs:.1%} (bound 1 - confidence = {1 - confidence:.1%})")
+    p = PROFILES[args.profile] if args.scrape is None else replace(PROFILES[args.profile], scrape=args.scrape)
+    print(f"profile {args.profile}: {p}, {args.runs} runs each, seed {args.seed}")
+    for confidence in args.confidence:
+        for method in args.method:
+            for counting in args.counting:
+                named, cand = winner_rate(args.runs, args.seed, p, counting, confidence, method, args.difference)
+                head = f"confidence {confidence:g}, {method:10s}, {counting:8s} counting:"
+                if args.difference == 0:
+                    print(f"{head} A/A: a winner in {named}/{args.runs} = {named / args.runs:.1%} "
+                          f"(bound 1 - confidence = {1 - confidence:.1%})", flush=True)
+                else:
+                    print(f"{head} candidate {args.difference:+g}: named the winner in {cand}/{args.runs} = "
+                          f"{cand / args.runs:.1%}", flush=True)
     return 0
 
 

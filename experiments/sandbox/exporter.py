@@ -8,9 +8,9 @@ output with what it fed in. It exposes, for any deployment/predictor it is told 
   buckets and labels (``deployment_name, predictor_name, predictor_version, service,
   method, code``);
 * ``modeldeploy_predictions_total{class, deployment_name, predictor_name}``;
-* ``seldon_api_model_feedback_total`` / ``seldon_api_model_feedback_reward_total``
-  (prometheus_client appends ``_total`` to counters, as the Seldon wrapper's
-  CounterMetricFamily does).
+* ``modeldeploy_feedback_total`` / ``modeldeploy_feedback_reward_total``, our model
+  server's count of feedback and sum of rewards (prometheus_client appends ``_total``
+  to counters, as the Seldon wrapper's CounterMetricFamily does).
 
 HTTP API: ``GET /metrics``; ``POST /declare`` and ``POST /observe`` with JSON (see
 `Exporter.declare` and `Exporter.observe`). ``python -m sandbox.exporter --port N``.
@@ -43,9 +43,9 @@ class Exporter:
                                   buckets=EXECUTOR_BUCKETS, registry=self.registry)
         self.predictions = Counter("modeldeploy_predictions", "Predictions by output class",
                                    ("class", "deployment_name", "predictor_name"), registry=self.registry)
-        self.feedback = Counter("seldon_api_model_feedback", "Feedback with a non-zero reward",
+        self.feedback = Counter("modeldeploy_feedback", "Feedback calls (or truth rows)",
                                 ("deployment_name", "predictor_name"), registry=self.registry)
-        self.reward = Counter("seldon_api_model_feedback_reward", "Sum of rewards",
+        self.reward = Counter("modeldeploy_feedback_reward", "Sum of rewards",
                               ("deployment_name", "predictor_name"), registry=self.registry)
 
     def _server(self, d: Mapping[str, Any], code: str, service: str) -> Any:

@@ -17,10 +17,13 @@ How it meets the wrapper (seldon-core 1.17.1), and why:
   the wrapper would export them as the server's own counters.
 * `model_error_handler` is `modelserver.guard`'s blueprint: the body limit
   (`max_request_bytes`) and 400 instead of 500 for what the wrapper cannot parse.
-* Feedback: the wrapper counts `seldon_api_model_feedback(_reward)` itself, but only
-  when the request carries a non-zero reward. Feedback that carries a truth instead
-  (or reward 0) is scored here (reward = 1 per correctly predicted row) and counted
-  under the same metric names, so reward / feedback is the accuracy.
+* Feedback: every call is counted here, in `modeldeploy_feedback_total` and
+  `modeldeploy_feedback_reward_total`, both in one metrics update, so one scrape always
+  sees a count and a reward sum of the same feedback (the A/B test's mean reward is
+  their ratio). Not the wrapper's `seldon_api_model_feedback(_reward)`: it skips reward
+  0 (`update_reward` returns early), so its count is of rewarded feedback only, and it
+  adds the count and the reward in two separate updates. Feedback that carries a truth
+  and no reward is scored here (reward = 1 per correctly predicted row).
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from seldon_core import metrics as seldon_metrics
 from seldon_core.flask_utils import SeldonMicroserviceException
 from seldon_core.user_model import SeldonNotImplementedError, SeldonResponse
 from seldon_core.utils import construct_response_json, extract_request_parts_json
@@ -51,6 +53,8 @@ lifecycle.install()
 # which strips one trailing "_total" and adds it back: this key is exposed verbatim.
 PREDICTIONS_METRIC = "modeldeploy_predictions_total"
 CLASS_LABEL = "class"
+FEEDBACK_METRIC = "modeldeploy_feedback_total"
+FEEDBACK_REWARD_METRIC = "modeldeploy_feedback_reward_total"
 PARAMETERS = ("model_uri", "sha256", "version", "torch_threads", "max_request_bytes", *FAULT_KEYS)
 
 
@@ -219,10 +223,10 @@ class TorchClassifier:
         self, features: Any, feature_names: Any, reward: float, truth: Any, routing: Any = None
     ) -> SeldonResponse:
         loaded, faults = self._ready()
-        if reward and not seldon_metrics.legacy_mode:
-            return SeldonResponse(data=None)  # the wrapper has counted this one already
-        feedback, rewarded = 1, 0.0
-        if isinstance(truth, np.ndarray) and truth.size:
+        # The proto's reward is a float: absent and 0 are the same, so a truth is scored
+        # only when no non-zero reward was given (a client's reward wins).
+        feedback, rewarded = 1, float(reward or 0.0)
+        if not reward and isinstance(truth, np.ndarray) and truth.size:
             batch = self._batch(loaded, features, "bad feedback: request.data")
             try:
                 truths = to_label_indices(truth, loaded.card.labels, batch.shape[0])
@@ -231,9 +235,10 @@ class TorchClassifier:
             # Without faults.delay/should_fail: they model serving, not the model.
             probs = self._scores(loaded, faults, batch)
             feedback, rewarded = len(truths), float((probs.argmax(axis=1) == truths).sum())
+        # One list, one `SeldonMetrics.update`: a scrape sees both counters or neither.
         metrics = [
-            {"type": "COUNTER", "key": seldon_metrics.FEEDBACK_KEY, "value": feedback},
-            {"type": "COUNTER", "key": seldon_metrics.FEEDBACK_REWARD_KEY, "value": rewarded},
+            {"type": "COUNTER", "key": FEEDBACK_METRIC, "value": feedback},
+            {"type": "COUNTER", "key": FEEDBACK_REWARD_METRIC, "value": rewarded},
         ]
         return SeldonResponse(data=None, metrics=metrics)
 

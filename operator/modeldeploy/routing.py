@@ -88,15 +88,17 @@ class MetricSeries:
 
     `*_filter` are label matchers added to a series' selector; `service_name` is the
     Kubernetes Service that carries one predictor's share, with `{{deployment}}` and
-    `{{predictor}}` placeholders.
+    `{{predictor}}` placeholders. `feedback_counter` and `reward_counter` are the A/B
+    test's pair: they must count the same feedback in one target's scrape (a count from
+    another target covers other feedback at the window's edges).
     """
 
     latency_histogram: str
     predictions_counter: str
     reward_counter: str
+    feedback_counter: str
     namespace_label: str
     deployment_label: str
     predictor_label: str
     predict_filter: str
-    feedback_filter: str
     service_name: str

@@ -70,9 +70,11 @@ def test_verdicts_and_numbers_match_what_was_fed(prometheus: Prometheus, exporte
     # Phase 2: the traffic the analysis must see.
     exporter.observe(deployment=bad, predictor=BASE, requests=FAST, classes=UNIFORM)
     exporter.observe(deployment=bad, predictor=CAND, requests=SLOW, classes=SKEWED)
+    # The executor's count of feedback requests differs from the model server's on
+    # purpose: the default queries must take count and reward from the model server.
     for pred, reward in ((BASE, 240), (CAND, 300)):
-        exporter.observe(deployment=good, predictor=pred, requests=FAST + [[0.01, 400, "200", "feedback"]],
-                         classes=UNIFORM, feedback={"count": reward, "reward": reward})
+        exporter.observe(deployment=good, predictor=pred, requests=FAST + [[0.01, 410, "200", "feedback"]],
+                         classes=UNIFORM, feedback={"count": 400, "reward": reward})
     t2 = prometheus.wait_for_scrape(exporter.instance, after=time.time() + 0.05)
     at = t2 + 0.5
     provider = PrometheusProvider(prometheus.url, timeout=5)

@@ -91,4 +91,4 @@ def test_the_analyzer_wraps_the_provider_once_and_rewards_use_its_templates() ->
                     .strftime("%Y-%m-%dT%H:%M:%SZ"))
     out = analyzer.rewards(spec, status, "ns", "d", now)
     assert out["nBaseline"] == 100 and out["nCandidate"] == 100 and out["candidateRate"] == 0.8, out
-    assert fake.queries and all("seldon_api" in q for q in fake.queries)
+    assert fake.queries and all("modeldeploy_feedback" in q for q in fake.queries)  # the model server's pair

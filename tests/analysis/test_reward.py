@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from modeldeploy.analysis import AnalysisConfigError, Target, compare_rewards, measure_rewards, stats
+from modeldeploy.analysis import AnalysisConfigError, Target, Templates, compare_rewards, measure_rewards, stats
+from modeldeploy.routers.seldon_v1 import SERIES
 from modeldeploy.providers import NoData, Sample
 from modeldeploy.verdicts import Outcome
 
@@ -52,15 +53,27 @@ class Fake:
 
 
 def test_reward_series_not_born_yet_means_zero_reward_not_no_data() -> None:
-    # The wrapper creates the reward counter at the first non-zero reward.
-    provider = Fake({'service="feedback"': [Sample({}, 200.0)]})
+    # A user's reward query on the wrapper's counter, created at the first non-zero reward.
+    provider = Fake({"modeldeploy_feedback_total{": [Sample({}, 200.0)]})
     r = measure_rewards(Target("ns", "d", "v1", "v2", window="10m"), provider, min_samples=100)
     assert r.outcome == Outcome.PASS and r.baseline_rate == 0 and r.candidate_rate == 0 and r.winner is None
+
+
+def test_default_queries_read_count_and_reward_from_the_model_servers_pair() -> None:
+    # Same target, same scrapes: the two selectors differ only in the metric name. Neither
+    # the executor (another scrape target) nor the wrapper's count (skips reward 0).
+    t = Templates()
+    assert (SERIES.feedback_counter, SERIES.reward_counter) == ("modeldeploy_feedback_total",
+                                                                 "modeldeploy_feedback_reward_total")
+    assert t.feedback.replace(SERIES.feedback_counter, SERIES.reward_counter) == t.reward
+    for query in (t.feedback, t.reward):
+        assert "seldon_api" not in query and 'service="feedback"' not in query
 
 
 def test_no_feedback_is_inconclusive_and_window_is_required() -> None:
     r = measure_rewards(Target("ns", "d", "v1", "v2", window="10m"), Fake({}))
     assert r.outcome == Outcome.INCONCLUSIVE and "no series matched" in r.message
+    assert "modeldeploy_feedback_total" in r.message and "queries.feedback and .reward" in r.message
     assert isinstance(NoData("x"), Exception)
     with pytest.raises(AnalysisConfigError, match=r"^target\.window: required"):
         measure_rewards(Target("ns", "d", "v1", "v2"), Fake({}))

@@ -168,8 +168,10 @@ def test_ab_test_promotes_the_more_accurate_model(sandbox) -> None:
 def test_ab_test_of_identical_models_finds_no_winner(sandbox) -> None:
     r = run(sandbox, "ab-same")
     assert r.result == "NoWinner", r.reason
-    # The guarantee is that the stable version stays. Which no-winner reason is given is not
-    # asserted: in the sandbox, A/A reward differences vary more than binomial noise would
-    # (see the session note), so "baseline better" also turns up.
-    assert r.final_status["abTest"].get("winner") != "candidate"
+    # No winner either way: count and reward come from one scrape of the model server, and
+    # the confidence sequence named a winner in none of 2000 simulated A/A tests at 0.99
+    # (sandbox.aa_noise; this one is at 0.999), so a "winner" here would be a counting bug.
+    ab = r.final_status["abTest"]
+    assert ab.get("winner") is None and ab["lower"] < 0 < ab["upper"], ab
+    assert min(ab["nBaseline"], ab["nCandidate"]) >= 300  # judged on the model server's counts
     assert r.final_traffic == {"1.0.0": 100}

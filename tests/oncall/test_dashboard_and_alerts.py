@@ -34,7 +34,7 @@ for _m in OURS.all():
 EXTERNAL = {
     "seldon_api_executor_server_requests_seconds_bucket", "seldon_api_executor_server_requests_seconds_count",
     "seldon_api_executor_server_requests_seconds_sum", "modeldeploy_predictions_total",
-    "seldon_api_model_feedback_reward_total", "seldon_api_model_feedback_total",
+    "modeldeploy_feedback_total", "modeldeploy_feedback_reward_total",
 }
 #: Labels Prometheus itself adds to every scraped series.
 TARGET_LABELS = {"job", "instance", "pod", "service", "endpoint", "container"}

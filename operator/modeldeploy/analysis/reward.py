@@ -7,10 +7,17 @@ zero; otherwise "no winner", and the rollout keeps the stable version. Fractiona
 rewards in [0, 1] are handled as expected counts (an approximation that is
 conservative for rewards away from 0 and 1); rewards outside [0, 1] are an Error.
 
-Counting caveat: Seldon's Python wrapper does not count feedback whose reward is 0
-(``update_reward`` returns early), so ``seldon_api_model_feedback_total`` counts only
-rewarded feedback and would make every version look perfect. The denominator is
-therefore the executor's count of feedback requests (the ``feedback`` template).
+Counting: the reward sum and the feedback count of a version must cover the same
+feedback, or the edges of the window add noise that no interval accounts for. The
+default templates read both from our model server's pair of counters, updated together
+and scraped together (`routing.MetricSeries.feedback_counter`); Seldon's own counters cannot serve
+(the wrapper skips reward-0 feedback, the executor is another scrape target).
+
+Validity: with `sequential`, the comparison is a confidence sequence and may be looked at
+every interval; without it, Newcombe's interval is valid for one look, which is what the
+rollout takes (it decides at the first comparison with `min_samples` per version, unless
+the candidate leads before its guard checks have passed: then it looks again).
+`sandbox.aa_noise` measures both on simulated A/A tests through the default queries.
 """
 
 from __future__ import annotations
@@ -23,9 +30,11 @@ from . import sequential as seq
 from . import stats
 from .errors import AnalysisConfigError
 from .query import QuerySession, Target
-from .templates import Templates
+from .templates import DEFAULT_FEEDBACK, Templates
 
 DEFAULT_CONFIDENCE = 0.95
+_NO_FEEDBACK_HINT = (" (no feedback counted yet: the default queries read the counters of modeldeploy's model "
+                     "server; for another server set spec.analysis.queries.feedback and .reward)")
 
 
 @dataclass(frozen=True)
@@ -109,12 +118,13 @@ def measure_rewards(target: Target, provider: MetricProvider, templates: Templat
             try:
                 reward = session.value(tmpl.reward, predictor)
             except NoData:
-                # The wrapper creates the reward series at the first non-zero reward: a
-                # version that has feedback but no series yet has earned nothing.
+                # A reward counter created at the first non-zero reward (the wrapper's,
+                # in a user's query): feedback but no series yet means nothing earned.
                 reward = 0.0
             values[version] = (reward, n)
         except MetricQueryError as e:
             outcome = Outcome.INCONCLUSIVE if e.inconclusive else Outcome.ERROR
-            return RewardComparison(outcome, None, f"{version} {predictor}: {e}", confidence=confidence)
+            hint = _NO_FEEDBACK_HINT if isinstance(e, NoData) and tmpl.feedback == DEFAULT_FEEDBACK else ""
+            return RewardComparison(outcome, None, f"{version} {predictor}: {e}{hint}", confidence=confidence)
     (rb, nb), (rc, nc) = values["baseline"], values["candidate"]
     return compare_rewards(rb, nb, rc, nc, confidence, min_samples, sequential)

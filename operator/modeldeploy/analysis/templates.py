@@ -73,10 +73,10 @@ def default_queries(series: MetricSeries) -> dict[str, str]:
                   '"grpc_response_status", "14"))',
         # Predictions of one version by class: one series per ``class``.
         "outputs": f"sum by ({CLASS_LABEL}) (" + window_count(f"{series.predictions_counter}{{{select}}}") + ")",
-        # Sum of rewards of one version: one series.
+        # Sum of rewards of one version, and its number of feedback calls (truth rows),
+        # from the same target and scrapes: one series each.
         "reward": "sum(" + window_count(f"{series.reward_counter}{{{select}}}") + ")",
-        # Number of feedback calls of one version (successful ones): one series.
-        "feedback": "sum(" + window_count(f"{hist}_count{{{select}, {series.feedback_filter}}}") + ")",
+        "feedback": "sum(" + window_count(f"{series.feedback_counter}{{{select}}}") + ")",
     }
 
 

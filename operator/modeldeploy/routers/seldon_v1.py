@@ -208,19 +208,21 @@ SERIES = MetricSeries(
     # The model server's counter of predicted classes. A prometheus_client Counter named
     # ``modeldeploy_predictions`` (or ``..._total``) is exposed as ``..._total``.
     predictions_counter="modeldeploy_predictions_total",
-    # Seldon's Python wrapper adds ``reward`` to this counter on every feedback call whose
-    # reward is non-zero (CounterMetricFamily exposes the ``_total`` name). Its
-    # ``seldon_api_model_feedback_total`` is NOT the A/B denominator: the wrapper skips
-    # feedback with reward 0 (``if not reward: return``), so it counts rewarded feedback
-    # only; the executor's count of successful feedback requests is (feedback_filter).
-    reward_counter="seldon_api_model_feedback_reward_total",
+    # The A/B pair, from our model server (``modelserver.component``): every feedback call
+    # (or truth row) and the sum of its rewards, added in one metrics update, so one
+    # scrape reads a count and a reward sum of the same feedback (and a failed scrape,
+    # marked stale target-wide, hides both). Not the wrapper's
+    # ``seldon_api_model_feedback(_reward)_total``: it skips reward 0 (``update_reward``
+    # returns early). Not the executor's count of feedback requests: another scrape
+    # target, read at another instant (A/A tests then name false winners; sandbox.aa_noise).
+    reward_counter="modeldeploy_feedback_reward_total",
+    feedback_counter="modeldeploy_feedback_total",
     namespace_label="namespace",
     deployment_label="deployment_name",
     predictor_label="predictor_name",
     # The executor's ``service`` label of a prediction: ``predictions`` over REST, the gRPC
     # method over gRPC (its interceptor labels by ``info.FullMethod``, method ``unary``).
     predict_filter='service=~"predictions|/seldon.protos.Seldon/Predict"',
-    feedback_filter='service="feedback", code=~"2.."',
     # Seldon's ``<sdep>-<predictor>`` Service, where its VirtualService routes the
     # predictor's share. A name over 63 characters is hashed and not matched by this.
     service_name="{{deployment}}-{{predictor}}",
