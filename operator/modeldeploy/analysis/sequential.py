@@ -135,6 +135,52 @@ def beta_binomial_log_e_above(x: float, n: float, p0: float, prior: tuple[float,
             - x * math.log(p0) - (n - x) * math.log1p(-p0))
 
 
+def beta_binomial_log_e_below(x: float, n: float, p0: float, prior: tuple[float, float] = RARE) -> float:
+    """log e-value against "the success probability is at least p0" (one-sided, the mirror
+    of `beta_binomial_log_e_above`: the prior restricted to [0, p0))."""
+    if n <= 0 or p0 <= 0.0:
+        return 0.0
+    if p0 >= 1.0:
+        return math.inf if x < n else 0.0
+    a, b = prior
+    head = float(special.betainc(a + x, b + n - x, p0))
+    prior_head = float(special.betainc(a, b, p0))
+    if head <= 0.0:
+        return -math.inf
+    return (_log_marginal(x, n, prior) + math.log(head) - math.log(prior_head)
+            - x * math.log(p0) - (n - x) * math.log1p(-p0))
+
+
+def _bisect(inside: float, out: float, outside) -> float:  # type: ignore[no-untyped-def]
+    for _ in range(50):
+        mid = 0.5 * (inside + out)
+        if outside(mid):
+            out = mid
+        else:
+            inside = mid
+        if abs(out - inside) < 1e-7:
+            break
+    return inside
+
+
+def upper_bound(x: float, n: float, alpha: float, prior: tuple[float, float] = RARE) -> float:
+    """One-sided 1 - alpha upper confidence sequence for a proportion (1 with no data)."""
+    if n <= 0:
+        return 1.0
+    x = min(max(x, 0.0), n)
+    level = math.log(1.0 / alpha)
+    return _bisect(x / n, 1.0, lambda p: beta_binomial_log_e_below(x, n, p, prior) >= level)
+
+
+def lower_bound(x: float, n: float, alpha: float, prior: tuple[float, float] = RARE) -> float:
+    """One-sided 1 - alpha lower confidence sequence for a proportion (0 with no data)."""
+    if n <= 0 or x <= 0:
+        return 0.0
+    x = min(x, n)
+    level = math.log(1.0 / alpha)
+    return _bisect(x / n, 0.0, lambda p: beta_binomial_log_e_above(x, n, p, prior) >= level)
+
+
 def difference_cs(x_c: float, n_c: float, x_b: float, n_b: float, alpha: float,
                   prior: tuple[float, float] = RARE) -> tuple[float, float]:
     """A 1 - alpha CS for p_c - p_b: each version's CS at alpha/2, then interval arithmetic."""
