@@ -35,6 +35,8 @@ DEFAULT_BETA = 0.05
 #: Without a configured margin a step passes once the increase is shown to be below these.
 DEFAULT_LATENCY_PASS_MARGIN = 0.20
 DEFAULT_ERROR_PASS_MARGIN = 0.02
+#: The error pass test's beta spent on the candidate's bound; the rest on the baseline's.
+PASS_SPLIT = 0.8
 #: Mixture tuning: 1 / (the effect the test should find fastest)^2, in the test's units.
 LATENCY_EFFECT = 0.25  # log-latency: ~ +28 %, when no tolerance is set
 SHARE_RHO = 1 / 0.05 ** 2  # an output class's share: 5 points
@@ -188,8 +190,8 @@ def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Ma
     w first (an Error if they disagree: the test's premise would be false).
 
     Pass - from all counts since the rollout began (`baseline`, `candidate`): the
-    candidate's one-sided upper confidence sequence minus the baseline's lower one (beta/2
-    each) lies below the pass margin (widened by `Margins.scale` for a partial weight).
+    candidate's one-sided upper confidence sequence minus the baseline's lower one (at
+    0.8 and 0.2 of beta) lies below the pass margin (widened by `Margins.scale` for a partial weight).
     Two-sample, so valid across the steps' different weights.
     """
     nb, eb = _codes(baseline)
@@ -215,8 +217,10 @@ def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Ma
     log_e = seq.beta_binomial_log_e_above(sec, errors, theta0) if 0 < share < 1 else 0.0
     lo, hi = seq.difference_cs(ec, nc, eb, nb, margins.alpha)
     # Non-inferiority is one-sided: the candidate's upper and the baseline's lower bound,
-    # beta/2 each, so nothing is spent on the side that cannot block a pass.
-    hi_pass = seq.upper_bound(ec, nc, margins.beta / 2) - seq.lower_bound(eb, nb, margins.beta / 2)
+    # so nothing is spent on the side that cannot block a pass; most of beta goes to the
+    # candidate, whose few requests are what limits the bound (union bound: beta in all).
+    hi_pass = (seq.upper_bound(ec, nc, margins.beta * PASS_SPLIT)
+               - seq.lower_bound(eb, nb, margins.beta * (1 - PASS_SPLIT)))
     passing = margins.passing * margins.scale
     outcome = (Outcome.FAIL if log_e >= math.log(1 / alpha_theta) else
                Outcome.PASS if hi_pass < passing else Outcome.INCONCLUSIVE)
