@@ -68,9 +68,11 @@ def test_average_of_e_values() -> None:
 def test_one_sided_bounds_are_the_ends_of_the_unrejected_sets() -> None:
     hi = seq.upper_bound(1, 200, 0.04)
     assert seq.beta_binomial_log_e_below(1, 200, hi) == pytest.approx(math.log(25), abs=1e-4)
-    assert seq.beta_binomial_log_e_below(1, 200, hi * 1.01) > math.log(25) > seq.beta_binomial_log_e_below(1, 200, hi * 0.99)
+    e = [seq.beta_binomial_log_e_below(1, 200, hi * f) for f in (0.99, 1.01)]
+    assert e[0] < math.log(25) < e[1]
     lo = seq.lower_bound(5, 1000, 0.01)
-    assert 0 < lo < 0.005 and seq.beta_binomial_log_e_above(5, 1000, lo, seq.RARE) == pytest.approx(math.log(100), abs=1e-3)
+    assert 0 < lo < 0.005
+    assert seq.beta_binomial_log_e_above(5, 1000, lo, seq.RARE) == pytest.approx(math.log(100), abs=1e-3)
     assert seq.upper_bound(1, 200, 0.04) < seq.beta_binomial_cs(1, 200, 0.04, seq.RARE)[1]  # one side is cheaper
     assert seq.upper_bound(0, 0, 0.05) == 1.0 and seq.lower_bound(0, 10, 0.05) == 0.0
 

@@ -2,10 +2,10 @@
 
 The latency histograms of Seldon's executor have buckets 1.3x-2.5x apart. Any fixed
 score per bucket (a bucket's middle, its rank) turns a slow-down into a staircase: a
-version 30 % slower reads as anything from +15 % to +40 % depending on where the latencies
-fall between the bounds, so a test against a 25 % tolerance could never fail some +30 %
-candidates however long it ran (the binned-score test this replaces did, for about 7 % of
-the benchmark's rollouts).
+version 30 % slower reads as anything from +22 % to +37 % (bucket middles, 1st-99th
+percentile over the decision benchmark's latency distributions) depending on where the
+latencies fall between the bounds, so a test against a 25 % tolerance could never fail
+some +30 % candidates however long it ran (6.7 % of those distributions).
 
 Here the histograms are treated as what they are, interval-censored observations, and a
 two-sample location-shift model in log-latency is fitted by maximum likelihood (grouped

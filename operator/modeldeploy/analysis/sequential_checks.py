@@ -145,10 +145,12 @@ def latency(name: str, baseline: stats.Buckets, candidate: stats.Buckets, margin
     if outcome == Outcome.FAIL:
         msg = f"slower than tolerated ({_pct(margins.fail)}): {shown}"
     elif outcome == Outcome.PASS:
-        msg = f"shown at most {_pct(passing)} slower{margins.at_exposure()} ({1 - margins.beta:.0%} bound {_pct(upper_pass)}): {shown}"
+        msg = (f"shown at most {_pct(passing)} slower{margins.at_exposure()} ({1 - margins.beta:.0%} bound "
+               f"{_pct(upper_pass)}): {shown}")
     else:
         msg = (f"collecting: passes once the {1 - margins.beta:.0%} upper bound ({_pct(upper_pass)}) is below "
-               f"{_pct(passing)}{margins.at_exposure()}, fails once the lower bound is above {_pct(margins.fail)}: {shown}")
+               f"{_pct(passing)}{margins.at_exposure()}, fails once the lower bound is above {_pct(margins.fail)}: "
+               f"{shown}")
     return CheckResult(name, outcome, msg, baseline=qb * 1000, candidate=qc * 1000, threshold=1 / margins.alpha,
                        n_baseline=nb, n_candidate=nc, statistic=est, p_value=min(1.0, math.exp(-log_e)),
                        method=SEQUENTIAL, e_value=math.exp(min(log_e, 700.0)), alpha=margins.alpha, estimate=est,
@@ -191,7 +193,8 @@ def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Ma
 
     Pass - from all counts since the rollout began (`baseline`, `candidate`): the
     candidate's one-sided upper confidence sequence minus the baseline's lower one (at
-    0.8 and 0.2 of beta) lies below the pass margin (widened by `Margins.scale` for a partial weight).
+    0.8 and 0.2 of beta) lies below the pass margin (widened by `Margins.scale` for a
+    partial weight).
     Two-sample, so valid across the steps' different weights.
     """
     nb, eb = _codes(baseline)
