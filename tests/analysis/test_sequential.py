@@ -255,3 +255,11 @@ def test_reward_without_a_winner_keeps_collecting() -> None:
     assert r.winner is None and r.outcome == Outcome.INCONCLUSIVE and "no winner yet" in r.message
     assert "99.9% confidence sequence" in r.message
     assert compare_rewards(270, 300, 299, 300, confidence=0.999).outcome == Outcome.PASS  # fixed-sample: decided
+
+
+def test_latency_in_one_bucket_keeps_collecting_and_says_why() -> None:
+    hist = [(0.005, 0.0), (0.01, 300.0), (math.inf, 300.0)]
+    r = sc.latency("p99", hist, [(0.005, 0.0), (0.01, 40.0), (math.inf, 40.0)],
+                   sc.Margins.of(0.25, sc.DEFAULT_LATENCY_PASS_MARGIN, 0.005))
+    assert r.outcome == Outcome.INCONCLUSIVE and r.collecting
+    assert "between 5 and 10 ms, one histogram bucket" in r.message

@@ -123,7 +123,11 @@ def latency(name: str, baseline: stats.Buckets, candidate: stats.Buckets, margin
     if min(nb, nc) < MIN_OBSERVATIONS:
         return _collecting(name, "requests", nb, nc, MIN_OBSERVATIONS)
     base, cand = stats.common_buckets(baseline, candidate)
-    shift = binned.fit_shift([le for le, _ in base], stats.bucket_counts(base), stats.bucket_counts(cand))
+    counts_b, counts_c = stats.bucket_counts(base), stats.bucket_counts(cand)
+    used = {i for i, c in enumerate(counts_b) if c > 0} | {i for i, c in enumerate(counts_c) if c > 0}
+    if len(used) == 1:
+        return _one_bucket(name, base, used.pop(), nb, nc)
+    shift = binned.fit_shift([le for le, _ in base], counts_b, counts_c)
     d, info = shift.delta, (1.0 / shift.var if shift.var > 0 else 0.0)
     fail_log = math.log1p(margins.fail)
     pass_log = math.log1p(margins.passing) * margins.scale
@@ -155,6 +159,18 @@ def latency(name: str, baseline: stats.Buckets, candidate: stats.Buckets, margin
                        n_baseline=nb, n_candidate=nc, statistic=est, p_value=min(1.0, math.exp(-log_e)),
                        method=SEQUENTIAL, e_value=math.exp(min(log_e, 700.0)), alpha=margins.alpha, estimate=est,
                        lower=lo, upper=hi, margin=margins.fail, pass_margin=passing)
+
+
+def _one_bucket(name: str, base: stats.Buckets, i: int, nb: int, nc: int) -> CheckResult:
+    """Every request of both versions in one bucket: the histograms cannot compare them."""
+    bounds = [le for le, _ in base]
+    lo, hi = (bounds[i - 1] if i else 0.0), bounds[i]
+    where = f"above {lo * 1000:g} ms" if math.isinf(hi) else f"between {lo * 1000:g} and {hi * 1000:g} ms"
+    return CheckResult(name, Outcome.INCONCLUSIVE,
+                       f"collecting: all {nc} candidate and {nb} baseline requests took {where}, one histogram "
+                       "bucket, so no slow-down within it can be seen; the check decides once requests fall in "
+                       "more than one bucket (give the latency histogram finer buckets around the model's "
+                       "latency to decide sooner)", n_baseline=nb, n_candidate=nc, method=SEQUENTIAL)
 
 
 # --- errors -----------------------------------------------------------------------------
