@@ -44,20 +44,20 @@ class Shift:
 
 
 def _log_prob(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """log(Phi(hi) - Phi(lo)), accurate in both tails."""
+    """log(Phi(hi) - Phi(lo)), accurate in both tails (-inf for an empty interval)."""
     upper = lo > 0  # mirror the upper tail so the difference is of two small numbers
     a, b = np.where(upper, -hi, lo), np.where(upper, -lo, hi)
     la, lb = special.log_ndtr(a), special.log_ndtr(b)
-    return lb + np.log1p(-np.exp(np.minimum(la - lb, -1e-300)))
+    with np.errstate(divide="ignore"):
+        return lb + np.log1p(-np.exp(np.minimum(la - lb, 0.0)))
 
 
 def _pdf(z: np.ndarray) -> np.ndarray:
-    return np.where(np.isfinite(z), np.exp(-0.5 * np.square(np.where(np.isfinite(z), z, 0.0))) / math.sqrt(2 * math.pi),
-                    0.0)
+    return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)  # 0 at +-inf
 
 
 def _zphi(z: np.ndarray) -> np.ndarray:
-    return np.where(np.isfinite(z), np.where(np.isfinite(z), z, 0.0) * _pdf(z), 0.0)
+    return np.where(np.isfinite(z), np.nan_to_num(z) * _pdf(z), 0.0)
 
 
 def _per_bucket(edges: np.ndarray, mu: float, log_sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -65,15 +65,14 @@ def _per_bucket(edges: np.ndarray, mu: float, log_sigma: float) -> tuple[np.ndar
     s = math.exp(log_sigma)
     lo, hi = (edges[:-1] - mu) / s, (edges[1:] - mu) / s
     lp = _log_prob(lo, hi)
-    p = np.exp(lp)
-    p = np.maximum(p, 1e-300)
+    p = np.maximum(np.exp(lp), 1e-300)
     d_mu = (_pdf(lo) - _pdf(hi)) / (s * p)
     d_ls = (_zphi(lo) - _zphi(hi)) / p
     return lp, d_mu, d_ls
 
 
 def _scores(edges: np.ndarray, theta: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per version, per bucket score vectors for theta = (mu, delta, log sigma), and the log-likelihood's terms."""
+    """Per version: each bucket's score vector for theta = (mu, delta, log sigma) and log probability."""
     mu, delta, ls = theta
     out, lps = [], []
     for shift, is_c in ((0.0, 0.0), (delta, 1.0)):
