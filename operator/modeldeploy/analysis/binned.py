@@ -32,6 +32,16 @@ import numpy as np
 from scipy import special
 
 _LOG_SIGMA = (math.log(0.02), math.log(5.0))  # fits are kept inside: all-in-one-bucket data has no MLE
+#: A weak prior on log sigma, N(log 0.5, 1): with requests in only two buckets the spread
+#: and the location cannot both be read from the counts; the prior settles the spread (the
+#: same for both versions, so identical versions still fit delta ~ 0) and is soon
+#: outweighed when the requests spread over three buckets or more.
+_PRIOR = (math.log(0.5), 1.0)
+_PRIOR_INFO = np.diag([0.0, 0.0, 1.0 / _PRIOR[1] ** 2])
+
+
+def _prior_grad(theta: np.ndarray) -> np.ndarray:
+    return np.array([0.0, 0.0, (theta[2] - _PRIOR[0]) / _PRIOR[1] ** 2])
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,8 @@ def _log_prob(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 
 def _pdf(z: np.ndarray) -> np.ndarray:
-    return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)  # 0 at +-inf
+    with np.errstate(over="ignore"):
+        return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)  # 0 at +-inf
 
 
 def _zphi(z: np.ndarray) -> np.ndarray:
@@ -94,26 +105,35 @@ def fit_shift(bounds: Sequence[float], baseline: Sequence[float], candidate: Seq
 
     pooled = counts[0] + counts[1]
     spread = math.sqrt(max(float((pooled * (mids - mean(pooled)) ** 2).sum() / max(pooled.sum(), 1e-9)), 0.09))
-    theta = np.array([mean(counts[0]), mean(counts[1]) - mean(counts[0]), math.log(spread)])
+    # Each version's median is kept within one sigma of the histogram's finite bounds: one
+    # with every request in an end bucket has no finite MLE ("somewhere beyond 10 s"), and
+    # placing it just beyond the last bound understates its distance, the safe side for a
+    # Fail; both versions there (identically broken) read as equal.
+    def clip(t: np.ndarray) -> np.ndarray:
+        ls = min(max(t[2], _LOG_SIGMA[0]), _LOG_SIGMA[1])
+        lowest, highest = float(edges[1]) - math.exp(ls), float(edges[-2]) + math.exp(ls)
+        mu = min(max(t[0], lowest), highest)
+        return np.array([mu, min(max(t[1], lowest - mu), highest - mu), ls])
+
+    theta = clip(np.array([mean(counts[0]), mean(counts[1]) - mean(counts[0]), math.log(spread)]))
 
     def loglik(t: np.ndarray) -> float:
         _, lps = _scores(edges, t)
-        return float(sum((c * lp).sum() for c, lp in zip(counts, lps)))
+        return float(sum((c * lp).sum() for c, lp in zip(counts, lps))) - 0.5 * ((t[2] - _PRIOR[0]) / _PRIOR[1]) ** 2
 
     current = loglik(theta)
     for _ in range(50):
         g, lps = _scores(edges, theta)
-        grad = sum((c[:, None] * gv).sum(axis=0) for c, gv in zip(counts, g))
+        grad = sum((c[:, None] * gv).sum(axis=0) for c, gv in zip(counts, g)) - _prior_grad(theta)
         # Fisher scoring: the expected information of grouped data, sum_j n p_j g_j g_j^T.
         info = sum(c.sum() * (np.exp(lp)[:, None, None] * gv[:, :, None] * gv[:, None, :]).sum(axis=0)
                    for c, lp, gv in zip(counts, lps, g))
         try:
-            step = np.linalg.solve(info + 1e-9 * np.eye(3), grad)
+            step = np.linalg.solve(info + _PRIOR_INFO, grad)
         except np.linalg.LinAlgError:
             break
         for _ in range(30):  # halve the step until the likelihood does not fall
-            nxt = theta + step
-            nxt[2] = min(max(nxt[2], _LOG_SIGMA[0]), _LOG_SIGMA[1])
+            nxt = clip(theta + step)
             value = loglik(nxt)
             if value >= current - 1e-12:
                 break
@@ -130,7 +150,7 @@ def fit_shift(bounds: Sequence[float], baseline: Sequence[float], candidate: Seq
     # Sandwich: bread from the model's information, meat from the observed scores.
     meat = sum((c[:, None, None] * gv[:, :, None] * gv[:, None, :]).sum(axis=0) for c, gv in zip(counts, g))
     try:
-        bread = np.linalg.inv(info)
+        bread = np.linalg.inv(info + _PRIOR_INFO)
     except np.linalg.LinAlgError:
         return Shift(float(theta[1]), math.inf, math.exp(theta[2]))
     cov = bread @ meat @ bread
