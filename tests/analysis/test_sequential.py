@@ -263,3 +263,14 @@ def test_latency_in_one_bucket_keeps_collecting_and_says_why() -> None:
                    sc.Margins.of(0.25, sc.DEFAULT_LATENCY_PASS_MARGIN, 0.005))
     assert r.outcome == Outcome.INCONCLUSIVE and r.collecting
     assert "between 5 and 10 ms, one histogram bucket" in r.message
+
+
+def test_a_candidate_beyond_the_histogram_or_in_two_buckets_is_still_compared() -> None:
+    m = sc.Margins.of(None, sc.DEFAULT_LATENCY_PASS_MARGIN, 0.005)
+    base = _hist(np.array([0, 0, 150, 50] + [0] * 11))
+    hung = _hist(np.array([0] * 14 + [25]))  # every request over 10 s
+    assert sc.latency("p99", base, hung, m).outcome == Outcome.FAIL
+    # Requests in two buckets only: the spread is not identified by the counts alone.
+    slower = _hist(np.array([0, 0, 100, 100] + [0] * 11))
+    r = sc.latency("p99", _hist(np.array([0, 0, 1500, 500] + [0] * 11)), slower, m)
+    assert r.outcome == Outcome.FAIL and math.isfinite(r.upper or math.inf), r.message
