@@ -117,36 +117,34 @@ def fit_shift(bounds: Sequence[float], baseline: Sequence[float], candidate: Seq
 
     theta = clip(np.array([mean(counts[0]), mean(counts[1]) - mean(counts[0]), math.log(spread)]))
 
-    def loglik(t: np.ndarray) -> float:
-        _, lps = _scores(edges, t)
-        return float(sum((c * lp).sum() for c, lp in zip(counts, lps))) - 0.5 * ((t[2] - _PRIOR[0]) / _PRIOR[1]) ** 2
-
-    current = loglik(theta)
-    for _ in range(50):
-        g, lps = _scores(edges, theta)
-        grad = sum((c[:, None] * gv).sum(axis=0) for c, gv in zip(counts, g)) - _prior_grad(theta)
-        # Fisher scoring: the expected information of grouped data, sum_j n p_j g_j g_j^T.
+    def evaluate(t: np.ndarray) -> tuple[float, list[np.ndarray], np.ndarray]:
+        """Penalised log-likelihood, score vectors and the expected (Fisher) information."""
+        g, lps = _scores(edges, t)
+        value = float(sum((c * lp).sum() for c, lp in zip(counts, lps))) - 0.5 * ((t[2] - _PRIOR[0]) / _PRIOR[1]) ** 2
+        # Grouped data: sum_j n p_j g_j g_j^T.
         info = sum(c.sum() * (np.exp(lp)[:, None, None] * gv[:, :, None] * gv[:, None, :]).sum(axis=0)
                    for c, lp, gv in zip(counts, lps, g))
+        return value, g, info
+
+    current, g, info = evaluate(theta)
+    for _ in range(50):  # Fisher scoring, halving a step until the likelihood does not fall
+        grad = sum((c[:, None] * gv).sum(axis=0) for c, gv in zip(counts, g)) - _prior_grad(theta)
         try:
             step = np.linalg.solve(info + _PRIOR_INFO, grad)
         except np.linalg.LinAlgError:
             break
-        for _ in range(30):  # halve the step until the likelihood does not fall
+        for _ in range(30):
             nxt = clip(theta + step)
-            value = loglik(nxt)
+            value, g_next, info_next = evaluate(nxt)
             if value >= current - 1e-12:
                 break
             step = step / 2
         else:
             break
-        done = abs(value - current) < 1e-10 and float(np.abs(nxt - theta).max()) < 1e-8
-        theta, current = nxt, value
+        done = abs(value - current) < 1e-9 and float(np.abs(nxt - theta).max()) < 1e-6
+        theta, current, g, info = nxt, value, g_next, info_next
         if done:
             break
-    g, lps = _scores(edges, theta)
-    info = sum(c.sum() * (np.exp(lp)[:, None, None] * gv[:, :, None] * gv[:, None, :]).sum(axis=0)
-               for c, lp, gv in zip(counts, lps, g))
     # Sandwich: bread from the model's information, meat from the observed scores.
     meat = sum((c[:, None, None] * gv[:, :, None] * gv[:, None, :]).sum(axis=0) for c, gv in zip(counts, g))
     try:
