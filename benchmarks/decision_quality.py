@@ -41,7 +41,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -209,7 +209,7 @@ def run_once(sc: Scenario, policy: str, seed: int, horizon_s: float) -> RunResul
         analysis = None
         if rollout.analysis_due(spec, st, now):
             if not policy.startswith("flagger"):  # the operator's own call (analyzer.py)
-                analysis = analyse(aspec, TARGET, prom, at=now.timestamp(), evidence=Evidence.of_status(st, now))
+                analysis = analyse(aspec, TARGET, prom, at=now.timestamp(), evidence=Evidence.of_status(st, now, spec.strategy.steps))
             else:
                 analysis = judge_flagger(prom, st)
         names = {p.name for p in applied}

@@ -68,7 +68,7 @@ class Analyzer:
             # One evaluation time for every query, so both versions see the same window;
             # spec.analysis was parsed and validated once, by spec.parse.
             return analyse(spec.analysis, target, self.provider, self.templates, at=now.timestamp(),
-                           evidence=Evidence.of_status(status, now))
+                           evidence=Evidence.of_status(status, now, spec.strategy.steps))
         except Exception as e:  # noqa: BLE001 - a bug or bad template must not crash the rollout
             log.exception("analysis of %s/%s failed", namespace, name)
             return _error(f"analysis failed: {e}")

@@ -17,6 +17,7 @@ import pytest
 from scipy import integrate
 from scipy import stats as sst
 
+from modeldeploy.analysis import binned
 from modeldeploy.analysis import sequential as seq
 from modeldeploy.analysis.reward import compare_rewards
 from modeldeploy.analysis import sequential_checks as sc
@@ -62,6 +63,47 @@ def test_confidence_sequence_is_the_set_of_unrejected_values() -> None:
 def test_average_of_e_values() -> None:
     assert seq.average_e([math.log(2), math.log(4)]) == pytest.approx(math.log(3))
     assert seq.average_e([]) == 0.0
+
+
+def test_one_sided_bounds_are_the_ends_of_the_unrejected_sets() -> None:
+    hi = seq.upper_bound(1, 200, 0.04)
+    assert seq.beta_binomial_log_e_below(1, 200, hi) == pytest.approx(math.log(25), abs=1e-4)
+    e = [seq.beta_binomial_log_e_below(1, 200, hi * f) for f in (0.99, 1.01)]
+    assert e[0] < math.log(25) < e[1]
+    lo = seq.lower_bound(5, 1000, 0.01)
+    assert 0 < lo < 0.005
+    assert seq.beta_binomial_log_e_above(5, 1000, lo, seq.RARE) == pytest.approx(math.log(100), abs=1e-3)
+    assert seq.upper_bound(1, 200, 0.04) < seq.beta_binomial_cs(1, 200, 0.04, seq.RARE)[1]  # one side is cheaper
+    assert seq.upper_bound(0, 0, 0.05) == 1.0 and seq.lower_bound(0, 10, 0.05) == 0.0
+
+
+def _expected(median: float, sigma: float, n: float) -> list[tuple[float, float]]:
+    return _hist(_bucket_p(median, sigma) * n)
+
+
+def test_a_slow_down_is_measured_without_the_buckets_bias() -> None:
+    # Latencies around 120 ms with sigma 0.3 sit in Seldon's 100-250 ms bucket: a bucket's
+    # middle reads x1.3 as x1.20, below a 25 % tolerance, so that test could never fail it.
+    base, cand = _expected(0.12, 0.3, 1e6), _expected(0.156, 0.3, 1e6)
+    shift = binned.fit_shift(BOUNDS, stats.bucket_counts(base), stats.bucket_counts(cand))
+    assert shift.delta == pytest.approx(math.log(1.3), abs=0.002) and shift.sigma == pytest.approx(0.3, abs=0.002)
+    m = sc.Margins.of(0.25, sc.DEFAULT_LATENCY_PASS_MARGIN, 0.005)
+    r = sc.latency("p99", _expected(0.12, 0.3, 1e5), _expected(0.156, 0.3, 1e5), m)
+    assert r.outcome == Outcome.FAIL and r.estimate == pytest.approx(0.3, abs=0.02), r.message
+    r = sc.latency("p99", _expected(0.12, 0.3, 1e5), _expected(0.132, 0.3, 1e5), m)  # +10 %: within it
+    assert r.outcome == Outcome.PASS, r.message
+
+
+def test_a_step_is_passed_at_the_weight_it_leads_to() -> None:
+    # 0 errors in 60 candidate requests: not enough to show "at most 2 points worse", enough
+    # for 8 points, the same harm to users at 25 % of traffic.
+    counts_b, counts_c = {"200": 535, "500": 3}, {"200": 60}
+    full = sc.Margins.of(None, sc.DEFAULT_ERROR_PASS_MARGIN, 0.004)
+    quarter = sc.Margins.of(None, sc.DEFAULT_ERROR_PASS_MARGIN, 0.004, exposure=0.25)
+    assert sc.error_rate("errors", counts_b, counts_c, 0.1, counts_b, counts_c, full).outcome == Outcome.INCONCLUSIVE
+    r = sc.error_rate("errors", counts_b, counts_c, 0.1, counts_b, counts_c, quarter)
+    assert r.outcome == Outcome.PASS and r.pass_margin == pytest.approx(0.08), r.message
+    assert "at the 25% of traffic a pass leads to" in r.message
 
 
 def test_errors_need_no_minimum_and_a_clean_baseline_is_no_special_case() -> None:
@@ -213,3 +255,22 @@ def test_reward_without_a_winner_keeps_collecting() -> None:
     assert r.winner is None and r.outcome == Outcome.INCONCLUSIVE and "no winner yet" in r.message
     assert "99.9% confidence sequence" in r.message
     assert compare_rewards(270, 300, 299, 300, confidence=0.999).outcome == Outcome.PASS  # fixed-sample: decided
+
+
+def test_latency_in_one_bucket_keeps_collecting_and_says_why() -> None:
+    hist = [(0.005, 0.0), (0.01, 300.0), (math.inf, 300.0)]
+    r = sc.latency("p99", hist, [(0.005, 0.0), (0.01, 40.0), (math.inf, 40.0)],
+                   sc.Margins.of(0.25, sc.DEFAULT_LATENCY_PASS_MARGIN, 0.005))
+    assert r.outcome == Outcome.INCONCLUSIVE and r.collecting
+    assert "between 5 and 10 ms, one histogram bucket" in r.message
+
+
+def test_a_candidate_beyond_the_histogram_or_in_two_buckets_is_still_compared() -> None:
+    m = sc.Margins.of(None, sc.DEFAULT_LATENCY_PASS_MARGIN, 0.005)
+    base = _hist(np.array([0, 0, 150, 50] + [0] * 11))
+    hung = _hist(np.array([0] * 14 + [25]))  # every request over 10 s
+    assert sc.latency("p99", base, hung, m).outcome == Outcome.FAIL
+    # Requests in two buckets only: the spread is not identified by the counts alone.
+    slower = _hist(np.array([0, 0, 100, 100] + [0] * 11))
+    r = sc.latency("p99", _hist(np.array([0, 0, 1500, 500] + [0] * 11)), slower, m)
+    assert r.outcome == Outcome.FAIL and math.isfinite(r.upper or math.inf), r.message

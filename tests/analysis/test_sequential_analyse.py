@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -69,6 +70,11 @@ def test_evidence_from_status() -> None:
     assert ev == Evidence(180.0, 60.0, 0.25, 1)
     assert ev.step_alpha(0.01) == 0.01 * 0.8 * 0.2
     assert Evidence.of_status(Status(shadow=True), datetime(2026, 1, 1, tzinfo=timezone.utc)).share == 0.5
+    # A pass leads to the next step's weight, and from the last step to promotion.
+    at = datetime(2026, 1, 1, 0, 3, tzinfo=timezone.utc)
+    assert Evidence.of_status(replace(st, phase="Progressing"), at, (10, 25, 50, 100)).exposure == 0.5
+    assert Evidence.of_status(replace(st, phase="Progressing", candidateWeight=50), at, (10, 25, 50)).exposure == 1.0
+    assert Evidence.of_status(replace(st, phase="ABTesting"), at, (10, 25, 50)).exposure == 1.0
 
 
 def test_method_and_tolerances_are_parsed_with_clear_errors() -> None:

@@ -38,9 +38,11 @@ Methods:
   mixture boundary (Robbins 1970; Howard et al. 2021 eq. 14) applied to the difference
   estimate, as in the mixture SPRT of Johari, Koomen, Pekelis & Walsh ("Always valid
   inference", 2017/2022). Asymptotically valid (Waudby-Smith et al. 2021, "Time-uniform
-  central limit theory"); used for binned log-latency and class shares, which are
-  bounded, so the normal approximation is good after a few dozen observations. Its type-I
-  error under continuous monitoring is checked by a seeded test.
+  central limit theory"); used for class shares (bounded, so the normal approximation is
+  good after a few dozen observations) and, through `mixture_radius` and
+  `one_sided_log_e`, for the latency slow-down fitted by `binned.fit_shift` (an
+  asymptotically normal estimate with its sandwich variance). Its type-I error under
+  continuous monitoring is checked by a seeded test.
 * `average_e` - the average of e-values with fixed weights is an e-value (Vovk & Wang
   2021), used to watch every output class at once for the cost of log(K).
 
@@ -55,7 +57,7 @@ is eventually reached; low traffic only makes that slower.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from scipy import special
@@ -84,6 +86,19 @@ def beta_binomial_log_e(x: float, n: float, p0: float, prior: tuple[float, float
     return _log_marginal(x, n, prior) - x * math.log(p0) - (n - x) * math.log1p(-p0)
 
 
+def _bisect(inside: float, out: float, outside: Callable[[float], bool]) -> float:
+    """The boundary between `inside` (not rejected) and `out` (rejected), to 1e-7."""
+    for _ in range(50):
+        mid = 0.5 * (inside + out)
+        if outside(mid):
+            out = mid
+        else:
+            inside = mid
+        if abs(out - inside) < 1e-7:
+            break
+    return inside
+
+
 def beta_binomial_cs(x: float, n: float, alpha: float, prior: tuple[float, float] = JEFFREYS) -> tuple[float, float]:
     """(lower, upper): a 1 - alpha confidence sequence for a proportion at x of n.
 
@@ -99,19 +114,8 @@ def beta_binomial_cs(x: float, n: float, alpha: float, prior: tuple[float, float
     def outside(p: float) -> bool:
         return beta_binomial_log_e(x, n, p, prior) >= level
 
-    def solve(inside: float, out: float) -> float:
-        for _ in range(50):
-            mid = 0.5 * (inside + out)
-            if outside(mid):
-                out = mid
-            else:
-                inside = mid
-            if abs(out - inside) < 1e-7:
-                break
-        return inside
-
-    lo = 0.0 if not outside(0.0) else solve(centre, 0.0)
-    hi = 1.0 if not outside(1.0) else solve(centre, 1.0)
+    lo = 0.0 if not outside(0.0) else _bisect(centre, 0.0, outside)
+    hi = 1.0 if not outside(1.0) else _bisect(centre, 1.0, outside)
     return lo, hi
 
 
@@ -135,6 +139,40 @@ def beta_binomial_log_e_above(x: float, n: float, p0: float, prior: tuple[float,
             - x * math.log(p0) - (n - x) * math.log1p(-p0))
 
 
+def beta_binomial_log_e_below(x: float, n: float, p0: float, prior: tuple[float, float] = RARE) -> float:
+    """log e-value against "the success probability is at least p0" (one-sided, the mirror
+    of `beta_binomial_log_e_above`: the prior restricted to [0, p0))."""
+    if n <= 0 or p0 <= 0.0:
+        return 0.0
+    if p0 >= 1.0:
+        return math.inf if x < n else 0.0
+    a, b = prior
+    head = float(special.betainc(a + x, b + n - x, p0))
+    prior_head = float(special.betainc(a, b, p0))
+    if head <= 0.0:
+        return -math.inf
+    return (_log_marginal(x, n, prior) + math.log(head) - math.log(prior_head)
+            - x * math.log(p0) - (n - x) * math.log1p(-p0))
+
+
+def upper_bound(x: float, n: float, alpha: float, prior: tuple[float, float] = RARE) -> float:
+    """One-sided 1 - alpha upper confidence sequence for a proportion (1 with no data)."""
+    if n <= 0:
+        return 1.0
+    x = min(max(x, 0.0), n)
+    level = math.log(1.0 / alpha)
+    return _bisect(x / n, 1.0, lambda p: beta_binomial_log_e_below(x, n, p, prior) >= level)
+
+
+def lower_bound(x: float, n: float, alpha: float, prior: tuple[float, float] = RARE) -> float:
+    """One-sided 1 - alpha lower confidence sequence for a proportion (0 with no data)."""
+    if n <= 0 or x <= 0:
+        return 0.0
+    x = min(x, n)
+    level = math.log(1.0 / alpha)
+    return _bisect(x / n, 0.0, lambda p: beta_binomial_log_e_above(x, n, p, prior) >= level)
+
+
 def difference_cs(x_c: float, n_c: float, x_b: float, n_b: float, alpha: float,
                   prior: tuple[float, float] = RARE) -> tuple[float, float]:
     """A 1 - alpha CS for p_c - p_b: each version's CS at alpha/2, then interval arithmetic."""
@@ -147,20 +185,11 @@ def difference_cs(x_c: float, n_c: float, x_b: float, n_b: float, alpha: float,
 
 @dataclass(frozen=True)
 class Moments:
-    """Count, mean and variance of one version's scores (binned, so computed from counts)."""
+    """Count, mean and variance of one version's scores."""
 
     n: float
     mean: float
     var: float
-
-    @classmethod
-    def of(cls, values: Sequence[float], counts: Sequence[float]) -> Moments:
-        n = float(sum(counts))
-        if n <= 0:
-            return cls(0.0, 0.0, 0.0)
-        mean = sum(v * c for v, c in zip(values, counts)) / n
-        var = sum(c * (v - mean) ** 2 for v, c in zip(values, counts)) / n
-        return cls(n, mean, var)
 
 
 @dataclass(frozen=True)

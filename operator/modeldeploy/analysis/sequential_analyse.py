@@ -16,13 +16,13 @@ Pure except through the provider, like `analyse`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ..providers import MetricProvider, MetricQueryError
-from ..state import Status, parse_time
+from ..state import PROGRESSING, Status, parse_time
 from ..verdicts import AnalysisResult, CheckResult
 from . import checks
 from . import sequential_checks as sc
@@ -39,14 +39,24 @@ class Evidence:
     since_step_s: float
     share: float  # the candidate's share of requests in this step (0.5 for a shadow: both serve all)
     step: int = 0  # index of the step, for spending alpha across steps
+    exposure: float = 1.0  # the candidate's share of users once this step passes (1: promotion)
 
     @classmethod
-    def of_status(cls, status: Status, now: datetime) -> Evidence:
-        """From the rollout's status: the windows start at rolloutStartedAt and stepStartedAt."""
+    def of_status(cls, status: Status, now: datetime, steps: Sequence[int] = ()) -> Evidence:
+        """From the rollout's status: the windows start at rolloutStartedAt and stepStartedAt.
+
+        With the canary's `steps`, a pass of a step that leads to another step is judged at
+        that step's weight (`sequential_checks.Margins`); a shadow, an A/B test and the last
+        step lead to promotion and are judged at 100 %.
+        """
         rollout_start = parse_time(status.rolloutStartedAt) or now
         step_start = parse_time(status.stepStartedAt) or now
         share = 0.5 if status.shadow else status.candidateWeight / 100
-        return cls((now - rollout_start).total_seconds(), (now - step_start).total_seconds(), share, status.step)
+        exposure = 1.0
+        if steps and not status.shadow and status.phase == PROGRESSING:
+            exposure = next((w for w in sorted(steps) if w > status.candidateWeight), 100) / 100
+        return cls((now - rollout_start).total_seconds(), (now - step_start).total_seconds(), share, status.step,
+                   exposure)
 
     def step_alpha(self, alpha: float) -> float:
         """Alpha for a test that restarts at every step: 80 % at the first, where a bad
@@ -87,7 +97,8 @@ def _run(metric: Metric, tmpl: Templates, rollout: QuerySession, step: QuerySess
         got = _both(metric.name, rollout, lambda s, p: s.histogram(tmpl.latency, p))
         if isinstance(got, CheckResult):
             return got
-        m = sc.Margins.of(metric.max_increase, sc.DEFAULT_LATENCY_PASS_MARGIN, metric.significance, beta)
+        m = sc.Margins.of(metric.max_increase, sc.DEFAULT_LATENCY_PASS_MARGIN, metric.significance, beta,
+                          ev.exposure)
         return sc.latency(metric.name, *got, m, metric.quantile)
     if isinstance(metric, ErrorRateMetric):
         whole = _both(metric.name, rollout, lambda s, p: s.by(tmpl.errors, p, CODE_LABEL))
@@ -96,7 +107,8 @@ def _run(metric: Metric, tmpl: Templates, rollout: QuerySession, step: QuerySess
         this = _both(metric.name, step, lambda s, p: s.by(tmpl.errors, p, CODE_LABEL))
         if isinstance(this, CheckResult):
             return this
-        m = sc.Margins.of(metric.max_increase, sc.DEFAULT_ERROR_PASS_MARGIN, ev.step_alpha(metric.significance), beta)
+        m = sc.Margins.of(metric.max_increase, sc.DEFAULT_ERROR_PASS_MARGIN, ev.step_alpha(metric.significance), beta,
+                          ev.exposure)
         return sc.error_rate(metric.name, this[0], this[1], ev.share, whole[0], whole[1], m)
     if isinstance(metric, OutputMetric):
         got = _both(metric.name, rollout, lambda s, p: s.by(tmpl.outputs, p, CLASS_LABEL))

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..verdicts import SEQUENTIAL, CheckResult, Outcome
+from . import binned
 from . import sequential as seq
 from . import stats
 from .checks import is_error_code
@@ -34,30 +35,43 @@ DEFAULT_BETA = 0.05
 #: Without a configured margin a step passes once the increase is shown to be below these.
 DEFAULT_LATENCY_PASS_MARGIN = 0.20
 DEFAULT_ERROR_PASS_MARGIN = 0.02
+#: The error pass test's beta spent on the candidate's bound; the rest on the baseline's.
+PASS_SPLIT = 0.8
 #: Mixture tuning: 1 / (the effect the test should find fastest)^2, in the test's units.
-LATENCY_RHO = 1 / 0.15 ** 2  # log-latency: ~ +16 %
+LATENCY_EFFECT = 0.25  # log-latency: ~ +28 %, when no tolerance is set
 SHARE_RHO = 1 / 0.05 ** 2  # an output class's share: 5 points
 #: The Gaussian mixture is asymptotic: below this many candidate observations it only collects.
 MIN_OBSERVATIONS = 20
-#: Each version's variance is shrunk towards the pooled one with this many pseudo-observations,
-#: so that a handful of requests in one bucket cannot claim a variance of zero.
-SHRINK = 20.0
 
 
 @dataclass(frozen=True)
 class Margins:
-    """The tolerated increase (Fail above it) and the increase a step must be shown below."""
+    """The tolerated increase (Fail above it) and the increase a step must be shown below.
+
+    ``scale`` widens the pass margin for a step that leads to a partial weight: users
+    then get the candidate on a share w of requests, so a candidate increase of
+    ``passing / w`` raises what they see by ``passing`` (for latency, in log terms: the
+    blend's geometric mean). Promotion (w = 1) always needs the full margin.
+    """
 
     fail: float
     passing: float
     alpha: float
     beta: float = DEFAULT_BETA
+    scale: float = 1.0
 
     @classmethod
-    def of(cls, margin: float | None, default_pass: float, alpha: float, beta: float = DEFAULT_BETA) -> Margins:
+    def of(cls, margin: float | None, default_pass: float, alpha: float, beta: float = DEFAULT_BETA,
+           exposure: float = 1.0) -> Margins:
+        scale = 1.0 / min(max(exposure, 0.01), 1.0)
         if margin is None:
-            return cls(0.0, default_pass, alpha, beta)
-        return cls(margin, margin, alpha, beta)
+            return cls(0.0, default_pass, alpha, beta, scale)
+        return cls(margin, margin, alpha, beta, scale)
+
+    def at_exposure(self) -> str:
+        if self.scale <= 1.0:
+            return ""
+        return f" (the tolerance at the {1 / self.scale:.0%} of traffic a pass leads to)"
 
 
 def _pct(x: float) -> str:
@@ -82,42 +96,24 @@ def _collecting(name: str, what: str, nb: int, nc: int, need: int) -> CheckResul
 
 # --- latency ----------------------------------------------------------------------------
 
-def log_scores(buckets: stats.Buckets) -> tuple[list[float], list[float]]:
-    """Per-bucket (log seconds at the bucket's geometric middle, count).
-
-    The lowest bucket is taken as (bound/2, bound], the +Inf bucket as (last, 2 x last]:
-    a score per bucket is all the histogram can say, and the test is exact for the mean
-    of these binned scores; their difference approximates the log of the ratio of the two
-    versions' typical latencies (the approximation is best when latencies spread over
-    several buckets, as they usually do).
-    """
-    b = stats.normalise_buckets(buckets)
-    counts = stats.bucket_counts(b)
-    bounds = [le for le, _ in b]
-    scores = []
-    for i, le in enumerate(bounds):
-        if math.isinf(le):
-            top = bounds[i - 1] if i > 0 else 1.0
-            scores.append(math.log(top) + 0.5 * math.log(2.0))
-        elif i == 0 or bounds[i - 1] <= 0:
-            scores.append(math.log(le) - 0.5 * math.log(2.0) if le > 0 else math.log(1e-6))
-        else:
-            scores.append(0.5 * (math.log(bounds[i - 1]) + math.log(le)))
-    return scores, counts
-
-
-def _shrunk(m: seq.Moments, pooled_var: float) -> seq.Moments:
-    return seq.Moments(m.n, m.mean, (m.n * m.var + SHRINK * pooled_var) / (m.n + SHRINK))
+def _latency_rho(margin_log: float) -> float:
+    """Tune the mixture to the effect that matters: with no tolerance a slow-down of ~28 %,
+    with one a step a quarter of the tolerance beyond it (power concentrated near the
+    margin, where the decision is hard; larger slow-downs are found anyway)."""
+    effect = LATENCY_EFFECT if margin_log <= 0 else max(margin_log / 4, 0.02)
+    return 1 / effect ** 2
 
 
 def latency(name: str, baseline: stats.Buckets, candidate: stats.Buckets, margins: Margins,
             quantile: float = 0.99) -> CheckResult:
     """Is the candidate slower than the baseline by more than the margin (a ratio)?
 
-    The effect is the ratio of the versions' geometric-mean latencies from the binned
-    scores (`log_scores`): every request counts, so a uniform slow-down is seen within a
-    few dozen requests. The quantile is shown for context, not tested: a p99 needs
-    thousands of requests before it means anything.
+    The effect is the candidate's slow-down fitted from the whole histograms
+    (`binned.fit_shift`: interval-censored maximum likelihood, sandwich variance), so a
+    slow-down anywhere in the body of the distribution counts, every request counts, and
+    coarse buckets do not bias it. The quantile is shown for context, not tested on its
+    own: a p99 needs thousands of requests before it means anything; under a uniform
+    slow-down it moves by the same ratio as the fitted one.
     """
     n_b, n_c = stats.histogram_total(baseline), stats.histogram_total(candidate)
     if math.isnan(n_b) or math.isnan(n_c):
@@ -127,38 +123,54 @@ def latency(name: str, baseline: stats.Buckets, candidate: stats.Buckets, margin
     if min(nb, nc) < MIN_OBSERVATIONS:
         return _collecting(name, "requests", nb, nc, MIN_OBSERVATIONS)
     base, cand = stats.common_buckets(baseline, candidate)
-    sb, cb = log_scores(base)
-    sc, cc = log_scores(cand)
-    mb, mc = seq.Moments.of(sb, cb), seq.Moments.of(sc, cc)
-    pooled = seq.Moments.of(sb + sc, cb + cc).var
-    mb, mc = _shrunk(mb, pooled), _shrunk(mc, pooled)
-    floor = 1e-4
-    fail_log, pass_log = math.log1p(margins.fail), math.log1p(margins.passing)
-    at_fail = seq.normal_mixture(mc, mb, fail_log, margins.alpha, LATENCY_RHO, floor)
-    at_pass = seq.normal_mixture(mc, mb, pass_log, margins.beta, LATENCY_RHO, floor)
-    d, info = at_fail.estimate, at_fail.information
-    log_e = seq.one_sided_log_e(info * (d - fail_log), info, LATENCY_RHO)
-    log_e_pass = seq.one_sided_log_e(-info * (d - pass_log), info, LATENCY_RHO)
+    counts_b, counts_c = stats.bucket_counts(base), stats.bucket_counts(cand)
+    used = {i for i, c in enumerate(counts_b) if c > 0} | {i for i, c in enumerate(counts_c) if c > 0}
+    if len(used) == 1:
+        return _one_bucket(name, base, used.pop(), nb, nc)
+    shift = binned.fit_shift([le for le, _ in base], counts_b, counts_c)
+    d, info = shift.delta, (1.0 / shift.var if shift.var > 0 else 0.0)
+    fail_log = math.log1p(margins.fail)
+    pass_log = math.log1p(margins.passing) * margins.scale
+    passing = math.expm1(pass_log)
+    rho_fail, rho_pass = _latency_rho(fail_log), 1 / max(pass_log, 0.02) ** 2
+    log_e = seq.one_sided_log_e(info * (d - fail_log), info, rho_fail) if info > 0 else 0.0
+    log_e_pass = seq.one_sided_log_e(-info * (d - pass_log), info, rho_pass) if info > 0 else 0.0
+    r_fail = seq.mixture_radius(info, margins.alpha, rho_fail)
+    r_pass = seq.mixture_radius(info, margins.beta, rho_pass)
     outcome = (Outcome.FAIL if log_e >= math.log(1 / margins.alpha) else
                Outcome.PASS if log_e_pass >= math.log(1 / margins.beta) else Outcome.INCONCLUSIVE)
-    est, lo, hi = math.expm1(d), math.expm1(at_fail.lower), math.expm1(at_fail.upper)
+    est, lo, hi = math.expm1(d), math.expm1(d - r_fail), math.expm1(min(d + r_fail, 700.0))
+    upper_pass = math.expm1(min(d + r_pass, 700.0))
     qb, qc = stats.histogram_quantile(quantile, base), stats.histogram_quantile(quantile, cand)
     label = f"p{quantile * 100:g}"
-    shown = (f"typical latency {_pct(est)} vs baseline, {1 - margins.alpha:.1%} confidence sequence "
+    shown = (f"slow-down {_pct(est)} vs baseline, {1 - margins.alpha:.1%} confidence sequence "
              f"[{_pct(lo)}, {_pct(hi)}]; e-value {_e(log_e)} (fails at {1 / margins.alpha:g}); "
              f"{label} {qc * 1000:.0f} ms vs {qb * 1000:.0f} ms; {nc}/{nb} requests")
     if outcome == Outcome.FAIL:
         msg = f"slower than tolerated ({_pct(margins.fail)}): {shown}"
     elif outcome == Outcome.PASS:
-        msg = (f"shown at most {_pct(margins.passing)} slower ({1 - margins.beta:.0%} bound "
-               f"{_pct(math.expm1(at_pass.upper))}): {shown}")
+        msg = (f"shown at most {_pct(passing)} slower{margins.at_exposure()} ({1 - margins.beta:.0%} bound "
+               f"{_pct(upper_pass)}): {shown}")
     else:
-        msg = (f"collecting: passes once the {1 - margins.beta:.0%} upper bound ({_pct(math.expm1(at_pass.upper))}) "
-               f"is below {_pct(margins.passing)}, fails once the lower bound is above {_pct(margins.fail)}: {shown}")
+        msg = (f"collecting: passes once the {1 - margins.beta:.0%} upper bound ({_pct(upper_pass)}) is below "
+               f"{_pct(passing)}{margins.at_exposure()}, fails once the lower bound is above {_pct(margins.fail)}: "
+               f"{shown}")
     return CheckResult(name, outcome, msg, baseline=qb * 1000, candidate=qc * 1000, threshold=1 / margins.alpha,
                        n_baseline=nb, n_candidate=nc, statistic=est, p_value=min(1.0, math.exp(-log_e)),
                        method=SEQUENTIAL, e_value=math.exp(min(log_e, 700.0)), alpha=margins.alpha, estimate=est,
-                       lower=lo, upper=hi, margin=margins.fail, pass_margin=margins.passing)
+                       lower=lo, upper=hi, margin=margins.fail, pass_margin=passing)
+
+
+def _one_bucket(name: str, base: stats.Buckets, i: int, nb: int, nc: int) -> CheckResult:
+    """Every request of both versions in one bucket: the histograms cannot compare them."""
+    bounds = [le for le, _ in base]
+    lo, hi = (bounds[i - 1] if i else 0.0), bounds[i]
+    where = f"above {lo * 1000:g} ms" if math.isinf(hi) else f"between {lo * 1000:g} and {hi * 1000:g} ms"
+    return CheckResult(name, Outcome.INCONCLUSIVE,
+                       f"collecting: all {nc} candidate and {nb} baseline requests took {where}, one histogram "
+                       "bucket, so no slow-down within it can be seen; the check decides once requests fall in "
+                       "more than one bucket (give the latency histogram finer buckets around the model's "
+                       "latency to decide sooner)", n_baseline=nb, n_candidate=nc, method=SEQUENTIAL)
 
 
 # --- errors -----------------------------------------------------------------------------
@@ -196,8 +208,10 @@ def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Ma
     w first (an Error if they disagree: the test's premise would be false).
 
     Pass - from all counts since the rollout began (`baseline`, `candidate`): the
-    difference of the two versions' beta-binomial confidence sequences at level beta lies
-    below the pass margin. Two-sample, so valid across the steps' different weights.
+    candidate's one-sided upper confidence sequence minus the baseline's lower one (at
+    0.8 and 0.2 of beta) lies below the pass margin (widened by `Margins.scale` for a
+    partial weight).
+    Two-sample, so valid across the steps' different weights.
     """
     nb, eb = _codes(baseline)
     nc, ec = _codes(candidate)
@@ -221,9 +235,14 @@ def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Ma
     # the step's errors cannot be attributed: no failure test until the share is back.
     log_e = seq.beta_binomial_log_e_above(sec, errors, theta0) if 0 < share < 1 else 0.0
     lo, hi = seq.difference_cs(ec, nc, eb, nb, margins.alpha)
-    _, hi_pass = seq.difference_cs(ec, nc, eb, nb, margins.beta)
+    # Non-inferiority is one-sided: the candidate's upper and the baseline's lower bound,
+    # so nothing is spent on the side that cannot block a pass; most of beta goes to the
+    # candidate, whose few requests are what limits the bound (union bound: beta in all).
+    hi_pass = (seq.upper_bound(ec, nc, margins.beta * PASS_SPLIT)
+               - seq.lower_bound(eb, nb, margins.beta * (1 - PASS_SPLIT)))
+    passing = margins.passing * margins.scale
     outcome = (Outcome.FAIL if log_e >= math.log(1 / alpha_theta) else
-               Outcome.PASS if hi_pass < margins.passing else Outcome.INCONCLUSIVE)
+               Outcome.PASS if hi_pass < passing else Outcome.INCONCLUSIVE)
     rb, rc = eb / nb, ec / nc
     e = math.exp(min(log_e, 700.0))
     shown = (f"error rate {rc:.2%} ({ec}/{nc}) vs baseline {rb:.2%} ({eb}/{nb}), increase {_pts(rc - rb)}, "
@@ -233,14 +252,15 @@ def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Ma
     if outcome == Outcome.FAIL:
         msg = f"higher than tolerated ({_pts(margins.fail)}): {shown}"
     elif outcome == Outcome.PASS:
-        msg = f"shown at most {_pts(margins.passing)} higher ({1 - margins.beta:.0%} bound {_pts(hi_pass)}): {shown}"
+        msg = (f"shown at most {_pts(passing)} higher{margins.at_exposure()} ({1 - margins.beta:.0%} bound "
+               f"{_pts(hi_pass)}): {shown}")
     else:
         msg = (f"collecting: passes once the {1 - margins.beta:.0%} upper bound ({_pts(hi_pass)}) is below "
-               f"{_pts(margins.passing)}: {shown}")
+               f"{_pts(passing)}{margins.at_exposure()}: {shown}")
     return CheckResult(name, outcome, msg, baseline=rb, candidate=rc, threshold=1 / alpha_theta, n_baseline=nb,
                        n_candidate=nc, statistic=rc - rb, p_value=min(1.0, 1 / e), method=SEQUENTIAL, e_value=e,
                        alpha=margins.alpha, estimate=rc - rb, lower=lo, upper=hi, margin=margins.fail,
-                       pass_margin=margins.passing)
+                       pass_margin=passing)
 
 
 # --- outputs ----------------------------------------------------------------------------
