@@ -51,8 +51,8 @@ RETRY_SECONDS = float(os.environ.get("MODELDEPLOY_TICK_SECONDS", "1"))
 #: Events of history entries older than this are not re-posted after a restart (Events
 #: expire after an hour by default; re-creating them would only resurrect old news).
 CATCH_UP = timedelta(hours=1)
-#: How often freed heap memory is handed back to the system while reconciles run.
-TRIM_SECONDS = 10.0
+#: How often freed heap memory is handed back to the system while reconciles write.
+TRIM_SECONDS = 2.0
 _SLACK = 0.005  # timers may fire a little early; being late by 5 ms is harmless
 
 
@@ -184,7 +184,8 @@ _kube: Kube | None = None
 _analyzer: Analyzer | None = None
 _pool: ThreadPoolExecutor | None = None
 _books: dict[tuple[str, str], Book] = {}
-_reconciles = 0  # completed so far; the heap is trimmed only after some ran
+_writes = 0  # reconciles that wrote so far; the heap is trimmed only after some did
+_turns = asyncio.Semaphore(2 * CONCURRENCY)  # reconciles in the pool or queued for it
 _trimmer: asyncio.Task[None] | None = None
 
 
@@ -223,8 +224,8 @@ async def _trim_heap(every: float = TRIM_SECONDS) -> None:
     """glibc returns only the top of its heap to the system: after a burst of reconciles
     (start-up, a thousand version changes) about 100 MB of freed memory between live
     objects stayed resident for good. `malloc_trim(0)` gives back every free page (about
-    0.1 s for a fragmented 150 MB heap, off the event loop); it runs only when reconciles
-    have run since the last time."""
+    0.1 s for a fragmented 150 MB heap, off the event loop). It runs only after writes
+    (what the bursts are made of), so an idle operator, which only resyncs, never does."""
     try:
         trim = ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):
@@ -232,8 +233,8 @@ async def _trim_heap(every: float = TRIM_SECONDS) -> None:
     trimmed_at = -1
     while True:
         await asyncio.sleep(every)
-        if _reconciles != trimmed_at:
-            trimmed_at = _reconciles
+        if _writes != trimmed_at:
+            trimmed_at = _writes
             await asyncio.to_thread(trim, 0)  # ctypes lets go of the GIL: the loop runs on
 
 
@@ -300,15 +301,20 @@ def unpacked(cached: str | None) -> dict[str, Any] | None:
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
 async def rollout_daemon(name: str, namespace: str, body: kopf.Body, seldondeployments: kopf.Index,
                          logger: logging.Logger, **_: Any) -> None:
-    global _reconciles
+    global _writes
     assert _kube is not None and _analyzer is not None and _pool is not None
     key = (namespace, name)
     book = _books[key] = Book()
     metrics.watched(namespace, name)  # a series from the start: a starved object shows as stalled
     loop = asyncio.get_running_loop()
     backoff = RETRY_SECONDS
+    turn = False
     try:
         while True:
+            # Copies are made only with a turn: 1,000 objects waking at once (start-up, a
+            # burst of changes) do not each hold theirs while queueing for a thread.
+            await _turns.acquire()
+            turn = True
             book.wake.clear()
             mdep = newer(lean(body), book.mdep)
             sdep = newer(unpacked(next(iter(seldondeployments.get(key, ())), None)), book.sdep)
@@ -342,13 +348,17 @@ async def rollout_daemon(name: str, namespace: str, body: kopf.Body, seldondeplo
                 book.mdep = lean(out.mdep) if out.mdep else book.mdep
                 book.sdep = lean(out.sdep) if out.sdep else book.sdep
                 metrics.reconciled(namespace, name)  # heartbeat for the "stopped reconciling" alert
-                _reconciles += 1
+                _writes += 1 if out.mdep or out.sdep else 0
                 if out.due is not None:
                     left = (out.due - datetime.now(timezone.utc)).total_seconds()
                     delay = min(RESYNC_SECONDS, max(0.0, left) + _SLACK)
             mdep = sdep = job = out = None  # a sleeping object keeps no copies (memory)
+            _turns.release()
+            turn = False
             await book.sleep(delay)
     finally:
+        if turn:
+            _turns.release()
         if _books.get(key) is book:
             del _books[key]
         metrics.forget(namespace, name)  # the object is gone (or this replica stands by)
