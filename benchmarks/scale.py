@@ -26,6 +26,7 @@ resync of every object.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -162,8 +163,6 @@ def delta(after: dict[tuple[str, str], float], before: dict[tuple[str, str], flo
 
 def proc_stat(pid: int) -> tuple[float, float, float]:
     """(CPU seconds, RSS MB, peak RSS MB) of a process."""
-    import os
-
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
@@ -180,7 +179,12 @@ def run(cp: controlplane.ControlPlane, api: client.ApiClient, n: int, idle: floa
         list(pool.map(lambda nm: custom.create_namespaced_custom_object(*MDEP[:2], ns, MDEP[2], body(nm, "1.0.0")), names))
     out: dict[str, Any] = {"n": n}
     with Cluster(api, ns) as cl:
-        op = operator_process(cp.kubeconfig, workdir / f"operator-{n}.log", [ns], tick=1.0).start()
+        # The chart's environment: its defaults for concurrency and resync (the operator's
+        # own), nothing for memory (the operator sets its allocator up itself, see
+        # __main__ and handlers); PYTHONPATH only finds the package, installed in the image.
+        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "operator"), os.environ.get("PYTHONPATH")])),
+               "MODELDEPLOY_CONCURRENCY": "8", "MODELDEPLOY_RESYNC_SECONDS": "60"}
+        op = operator_process(cp.kubeconfig, workdir / f"operator-{n}.log", [ns], env=env, tick=1.0).start()
         try:
             t_start = time.monotonic()
             out["startup_status"] = cl.wait("every object has status", lambda: len(cl.first_status) == n, 600)

@@ -57,9 +57,9 @@ class Book:
     posted_seq: int | None = None
     #: The uid the watermark belongs to (a deleted and re-created object starts over).
     uid: str | None = None
-    #: (resourceVersion, status) of our last status write, to never repeat a write that
-    #: did not stick.
-    written: tuple[str, Any] | None = None
+    #: (resourceVersion, digest of the status) of our last status write, to never repeat
+    #: a write that did not stick.
+    written: tuple[str, str] | None = None
 
     async def sleep(self, seconds: float | None) -> None:
         """Until woken by a watch event, or `seconds` (None: until woken)."""
