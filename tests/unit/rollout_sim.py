@@ -65,7 +65,7 @@ class Sim:
 
     def tick(self, seconds: float = 0, outcome: Outcome | None = None, command: str | None = None,
              crash_before_status: bool = False, crash_before_apply: bool = False,
-             reward: dict | None = None) -> rollout.Decision:
+             crash_before_observe: bool = False, reward: dict | None = None) -> rollout.Decision:
         self.now += timedelta(seconds=seconds)
         spec = parse(self.spec)
         current = rollout.Status.from_dict(self.status)
@@ -86,6 +86,10 @@ class Sim:
             self.applied = decision.predictors
         self.events += decision.events
         self.history.append((self.now, decision.status.phase, decision.status.candidateWeight))
+        if not (crash_before_apply or crash_before_observe) and not decision.status.stepObserved:
+            # The shell's own writes wake it within milliseconds: that tick sees the new
+            # routing in the SeldonDeployment and starts the step's clock.
+            self.tick()
         return decision
 
     @property
