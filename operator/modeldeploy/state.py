@@ -7,17 +7,44 @@ the tests can read a status without the transition rules.
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import seldon
+from .routing import Observation as RoutingObservation, Predictor
 from .spec import ModelSpec
 from .verdicts import AnalysisResult
 
-PENDING, STABLE, SHADOWING, PROGRESSING, PAUSED = "Pending", "Stable", "Shadowing", "Progressing", "Paused"
-PROMOTING, ROLLING_BACK, FAILED, AB_TESTING = "Promoting", "RollingBack", "Failed", "ABTesting"
+
+
+class Phase(enum.StrEnum):
+    """`status.phase`; the values are the API's (CRD, metrics, dashboards read them)."""
+
+    PENDING = "Pending"
+    STABLE = "Stable"
+    SHADOWING = "Shadowing"
+    PROGRESSING = "Progressing"
+    AB_TESTING = "ABTesting"
+    PAUSED = "Paused"
+    PROMOTING = "Promoting"
+    ROLLING_BACK = "RollingBack"
+    FAILED = "Failed"
+
+
+class Result(enum.StrEnum):
+    """How a rollout ended (`status.lastRollout.result`, modeldeploy_rollouts_total)."""
+
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"  # the candidate was worse or broken
+    ABORTED = "Aborted"  # a person, or a newer spec
+    NO_WINNER = "NoWinner"  # an A/B test found no better version
+
+
+PENDING, STABLE, SHADOWING, PROGRESSING, PAUSED = (
+    Phase.PENDING, Phase.STABLE, Phase.SHADOWING, Phase.PROGRESSING, Phase.PAUSED)
+PROMOTING, ROLLING_BACK, FAILED, AB_TESTING = Phase.PROMOTING, Phase.ROLLING_BACK, Phase.FAILED, Phase.AB_TESTING
 IN_ROLLOUT = (SHADOWING, PROGRESSING, AB_TESTING, PAUSED)
 COMMANDS = ("promote", "abort", "pause", "resume", "retry")
 # Why a rollout is Paused, and so what resumes it: `spec.paused: false` (USER), the resume
@@ -79,7 +106,7 @@ class Status:
     abTest: Mapping[str, Any] | None = None
     conditions: tuple[Mapping[str, Any], ...] = ()
     observedGeneration: int | None = None
-    # Every transition, oldest first: {seq, time, type, reason, message}. `seq` names the
+    # Every transition, oldest first: {seq, time, type, reason, message, version, stable}. `seq` names the
     # transition's Event, so a restarted operator can post what it missed, once.
     history: tuple[Mapping[str, Any], ...] = ()
 
@@ -99,15 +126,26 @@ class Status:
         d = dataclasses.asdict(self)
         d["conditions"] = [dict(c) for c in self.conditions]
         d["history"] = [dict(h) for h in self.history]
-        return d
+        return plain(d)
+
+
+def plain(value: Any) -> Any:
+    """`value` with enum members as their plain strings: what JSON and YAML writers take."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    return value
 
 
 @dataclass(frozen=True)
 class Observation:
     """What the shell saw this tick."""
 
-    seldon: seldon.Observation
-    # True when the SeldonDeployment already matches the routing of the *input* status:
+    routing: RoutingObservation
+    # True when the router's object (the SeldonDeployment) already matches the routing of the *input* status:
     # two-phase moves (promote, roll back) only take their second step once it does.
     applied: bool = False
     analysis: AnalysisResult | None = None
@@ -132,20 +170,20 @@ class Event:
 class Decision:
     status: Status
     events: tuple[Event, ...]
-    predictors: tuple[seldon.Predictor, ...]
+    predictors: tuple[Predictor, ...]
 
 
 def _model(d: Mapping[str, Any]) -> ModelSpec:
     return ModelSpec(**d)
 
 
-def predictors(status: Status) -> tuple[seldon.Predictor, ...]:
-    """The SeldonDeployment predictors that `status` calls for."""
+def predictors(status: Status) -> tuple[Predictor, ...]:
+    """The predictors that `status` calls for (the router renders them)."""
     if not status.stablePredictor or not status.stableModel:
         return ()
     stable = _model(status.stableModel)
     if not status.candidatePredictor or not status.candidateModel:
-        return (seldon.Predictor(status.stablePredictor, stable.version, stable, 100),)
+        return (Predictor(status.stablePredictor, stable.version, stable, 100),)
     cand = _model(status.candidateModel)
     if status.phase == PROMOTING:
         weights = (0, 100)
@@ -154,12 +192,12 @@ def predictors(status: Status) -> tuple[seldon.Predictor, ...]:
     elif status.shadow and status.stepStartedAt and not status.candidateUnreadySince:
         # Mirroring starts once the candidate is ready (stepStartedAt), like any traffic.
         return (
-            seldon.Predictor(status.stablePredictor, stable.version, stable, 100),
-            seldon.Predictor(status.candidatePredictor, cand.version, cand, 100, shadow=True),
+            Predictor(status.stablePredictor, stable.version, stable, 100),
+            Predictor(status.candidatePredictor, cand.version, cand, 100, shadow=True),
         )
     else:
         weights = (100 - status.candidateWeight, status.candidateWeight)
     return (
-        seldon.Predictor(status.stablePredictor, stable.version, stable, weights[0]),
-        seldon.Predictor(status.candidatePredictor, cand.version, cand, weights[1]),
+        Predictor(status.stablePredictor, stable.version, stable, weights[0]),
+        Predictor(status.candidatePredictor, cand.version, cand, weights[1]),
     )

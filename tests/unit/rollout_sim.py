@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from modeldeploy import rollout, seldon
+from modeldeploy import rollout, routing
 from modeldeploy.spec import parse
 from modeldeploy.verdicts import AnalysisResult, CheckResult, Outcome
 
@@ -52,15 +52,16 @@ class Sim:
     events: list = field(default_factory=list)
     history: list = field(default_factory=list)  # (time, phase, candidate weight) after each tick
     window: float | None = None  # seconds of data each analysis covers (None: not stated)
+    _follow_ups: int = 0
 
     def observation(self, analysis=None, command=None, reward=None) -> rollout.Observation:
         names = {p.name for p in self.applied}
         # Replicas (available, desired): ready ones all up, `partial` ones one of two, the rest none.
         available = {n: (1, 1) if n in self.ready else (1, 2) if n in self.partial else (0, 1) for n in names}
-        sobs = seldon.Observation(exists=bool(self.applied), ready=frozenset(self.ready & names),
+        sobs = routing.Observation(exists=bool(self.applied), ready=frozenset(self.ready & names),
                                   failed={k: v for k, v in self.failed.items() if k in names}, available=available)
         current = rollout.Status.from_dict(self.status)
-        return rollout.Observation(seldon=sobs, applied=self.applied == rollout.predictors(current),
+        return rollout.Observation(routing=sobs, applied=self.applied == rollout.predictors(current),
                                    analysis=analysis, reward=reward, command=command, generation=1)
 
     def tick(self, seconds: float = 0, outcome: Outcome | None = None, command: str | None = None,
@@ -86,10 +87,16 @@ class Sim:
             self.applied = decision.predictors
         self.events += decision.events
         self.history.append((self.now, decision.status.phase, decision.status.candidateWeight))
-        if not (crash_before_apply or crash_before_observe) and not decision.status.stepObserved:
+        pending = decision.status.stepStartedAt and not decision.status.stepObserved
+        if pending and not (crash_before_apply or crash_before_observe):
             # The shell's own writes wake it within milliseconds: that tick sees the new
             # routing in the SeldonDeployment and starts the step's clock.
-            self.tick()
+            self._follow_ups += 1
+            try:
+                assert self._follow_ups < 4, f"the step's routing is never observed: {self.status}"
+                self.tick()
+            finally:
+                self._follow_ups -= 1
         return decision
 
     @property
