@@ -16,7 +16,7 @@ RUN := env $(ENV) PATH="$(call env_of,MODELDEPLOY_TOOLS_BIN):$(call env_of,OPERA
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: setup demo test test-operator test-model-server lint controlplane manifests clean-cache
+.PHONY: setup demo test soak test-operator test-model-server lint controlplane manifests clean-cache
 
 setup:
 	@$(SETUP) all
@@ -29,6 +29,11 @@ demo: setup
 test: setup
 	@$(RUN) $(OPERATOR_PY) -m pytest $(PYTEST_ARGS)
 	@$(RUN) $(MODEL_PY) -m pytest model_server/tests $(PYTEST_ARGS)
+
+## The fault campaign's long variants (pytest marker `soak`): more seeded kills, Prometheus
+## outages at every moment of a step, bad-traffic soaks, A/A canaries. CI runs it after `make test`.
+soak: setup
+	@$(RUN) $(OPERATOR_PY) -m pytest -m soak $(PYTEST_ARGS)
 
 test-operator: setup
 	@$(RUN) $(OPERATOR_PY) -m pytest $(PYTEST_ARGS)

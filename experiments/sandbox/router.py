@@ -96,6 +96,7 @@ class Router:
             ["namespace", "deployment_name", "predictor_name", "agree"], registry=self.registry,
         )
         self.stats: dict[str, dict[str, int]] = {}
+        self._in_flight: dict[tuple[str, str], int] = {}
         self._server: ThreadingHTTPServer | None = None
 
     # -- configuration (the stand-in's VirtualService and Services) -----------------------
@@ -125,6 +126,16 @@ class Router:
         with self._lock:
             return self._services.get((namespace, service))
 
+    def in_flight(self, namespace: str, service: str) -> int:
+        """Requests forwarded to the Service's pod and not yet answered (what a draining
+        pod still owes; see `seldon_standin`)."""
+        with self._lock:
+            return self._in_flight.get((namespace, service), 0)
+
+    def _track(self, namespace: str, service: str, delta: int) -> None:
+        with self._lock:
+            self._in_flight[(namespace, service)] = self._in_flight.get((namespace, service), 0) + delta
+
     def choose(self, routes: tuple[Route, ...]) -> Route | None:
         """By weight alone, as Istio does: a dead backend keeps its share."""
         live = [r for r in routes if not r.shadow and r.weight > 0]
@@ -148,11 +159,14 @@ class Router:
             code, data, flags = 503, b"no healthy upstream", "UH"
         else:
             t0 = time.perf_counter()
+            self._track(namespace, service, 1)
             try:
                 r = self._http.request("POST", ep.url + path, body=body, headers={"Content-Type": "application/json"})
                 code, data, reached = r.status, _with_request_path(r.data, ep), True
             except urllib3.exceptions.HTTPError:
                 code, data, flags = 503, b"upstream connect error or disconnect/reset before headers", "UF"
+            finally:
+                self._track(namespace, service, -1)
             if reached:
                 svc = path.rsplit("/", 1)[-1]
                 labels = ((GRPC_PREDICT if svc == "predictions" else GRPC_FEEDBACK), "unary",

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from modeldeploy.state import parse_time
+
 from .harness import wait_for
 from .seldon_standin import deployment_name
 from .stack import Stack
@@ -218,6 +220,27 @@ def _prometheus_outage(stack: Stack, name: str, timeline: Timeline) -> None:
         marks["restarted"] = last["t"]
 
 
+def prometheus_outage_at(fraction: float, seconds: float = 10.0) -> Hook:
+    """Stop Prometheus `fraction` of the way into the first weighted step (0.1: its
+    start, 0.5: its middle, 0.9: just before it would end) for `seconds` (two analysis
+    intervals, fewer errors than errorLimit): the weight must hold, then the rollout go on."""
+
+    def hook(stack: Stack, name: str, timeline: Timeline) -> None:
+        marks = timeline.__dict__.setdefault("_outage", {})
+        last = timeline.points[-1]
+        if "stopped" not in marks and last["phase"] == "Progressing" and last["weight"]:
+            started = parse_time(stack.objs.status(name).get("stepStartedAt"))
+            step = float(STRATEGY["canary"]["stepDuration"].rstrip("s"))
+            if started is not None and time.time() >= started.timestamp() + fraction * step:
+                stack.prom.process.stop()
+                marks.update(stopped=last["t"], weight=last["weight"])
+        elif "stopped" in marks and "restarted" not in marks and last["t"] - marks["stopped"] >= seconds:
+            stack.prom.process.start()
+            marks["restarted"] = last["t"]
+
+    return hook
+
+
 def _kill_candidate_at_50(stack: Stack, name: str, timeline: Timeline) -> None:
     """SIGKILL the candidate's model server once it serves 50 %, and leave it dead (a pod
     in CrashLoopBackOff): Istio keeps sending it half the traffic, answered 503."""
@@ -264,4 +287,13 @@ SCENARIOS = {s.name: s for s in [
              during=_kill_operator_once),
     Scenario("prometheus-down", "2.0.0", "Promoted", "Prometheus stopped mid-rollout: paused, then continues",
              during=_prometheus_outage),
+    # The fault campaign's sandbox half (the long ones run with `make soak`).
+    *(Scenario(f"prometheus-blip-{where}", "2.0.0", "Promoted", f"Prometheus down for two intervals at the "
+               f"{where} of a step: the weight holds, then the rollout goes on", during=prometheus_outage_at(at))
+      for where, at in (("start", 0.1), ("middle", 0.5), ("end", 0.9))),
+    Scenario("aa-canary", "1.0.1", "Promoted", "A/A canary (same weights, new version): promoted, no false alarm"),
+    Scenario("bad-traffic-soak", "2.0.0", "Promoted", "half the requests malformed for a whole slow rollout: "
+             "4xx to the clients, never a candidate error", load={"malformed_fraction": 0.5},
+             spec={"strategy": {**STRATEGY, "canary": {"steps": [20, 50, 100], "stepDuration": "40s"}},
+                   "analysis": {**ANALYSIS, "metrics": [{"name": "errors", "errorRate": {"max": 0.05}}]}}),
 ]}

@@ -22,6 +22,16 @@ failures in a row, and at once when the process exits; so a server that dies or 
 answering lowers `availableReplicas`. Routing is Seldon's VirtualService (see `router`): updated only when
 every Deployment is ready, and by weight to dead backends, which then answer 503.
 
+A removed predictor goes the way Seldon 1.17 removes its Deployment: only once every
+remaining Deployment is ready and the VirtualService no longer routes to it
+(`completeServiceCreation` updates Services and the VirtualService, then deletes
+Deployments that left the spec); until then it keeps serving its old share. Its pod then
+drains: Seldon gives model containers a preStop `sleep 10` and a 20 s termination grace
+period, so requests already sent to it are answered. Here it keeps its Service and
+process for `DRAIN_MIN` seconds (shorter than Seldon's 10: never kinder) and until the
+router has no request in flight to it, at most `TERMINATION_GRACE` seconds, then gets
+SIGTERM.
+
 Where it differs from a cluster (each on the safe side or neutral):
 * one process per predictor whatever `replicas` says (status reports the spec's count,
   all available or none);
@@ -62,6 +72,8 @@ from .router import Endpoint, Route, Router
 log = logging.getLogger("sandbox.seldon")
 PROGRESS_DEADLINE = 600.0  # Kubernetes' default progressDeadlineSeconds
 NOT_PROGRESSING = "Deployment is no longer progressing and not available."
+DRAIN_MIN = 2.0  # seconds a removed predictor's pod keeps serving (Seldon's preStop: sleep 10)
+TERMINATION_GRACE = 20.0  # Seldon's terminationGracePeriodSeconds for model pods
 
 
 def deployment_name(sdep: str, predictor: dict[str, Any]) -> str:
@@ -84,6 +96,7 @@ class Server:
 
     key: str
     process: ManagedProcess
+    service: str  # the predictor's Service (kept while its pod drains)
     http_port: int
     metrics_port: int
     deadline: float
@@ -114,6 +127,8 @@ class SeldonStandIn:
         self._targets: list[TargetGroup] | None = None
         self.poll = poll
         self.servers: dict[tuple[str, str, str], Server] = {}
+        # Removed predictors' servers still answering what was sent to them: (key, server, since).
+        self.draining: list[tuple[tuple[str, str, str], Server, float]] = []
         self._services: set[tuple[str, str]] = set()
         self._http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1, read=2), retries=False)
         self._stop = threading.Event()
@@ -127,9 +142,10 @@ class SeldonStandIn:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
-        for s in self.servers.values():
+        for s in [*self.servers.values(), *(d[1] for d in self.draining)]:
             s.process.stop()
         self.servers.clear()
+        self.draining.clear()
 
     def server(self, namespace: str, sdep: str, predictor: str) -> Server | None:
         return self.servers.get((namespace, sdep, predictor))
@@ -162,8 +178,8 @@ class SeldonStandIn:
         log.info("stand-in: started %s for %s (port %d)", proc.name, graph.get("modelUri"), http_port)
         deadline = float(pred.get("progressDeadlineSeconds") or PROGRESS_DEADLINE)
         probe = container.get("readinessProbe") or {}
-        return Server(key, proc, http_port, metrics_port, deadline, float(probe.get("periodSeconds") or 10),
-                      int(probe.get("failureThreshold") or 3))
+        return Server(key, proc, service_name(sd, pred), http_port, metrics_port, deadline,
+                      float(probe.get("periodSeconds") or 10), int(probe.get("failureThreshold") or 3))
 
     def _probe(self, s: Server, now: float) -> None:
         """The kubelet's readiness probe, for the server's whole life."""
@@ -187,20 +203,53 @@ class SeldonStandIn:
     def reconcile(self) -> None:
         wanted: set[tuple[str, str, str]] = set()
         services: set[tuple[str, str]] = set()
+        present, ready = set(), set()
         for ns in self.namespaces:
             for sd in self.custom.list_namespaced_custom_object(*SDEP[:2], ns, SDEP[2])["items"]:
-                wanted |= self._reconcile_sd(ns, sd, services)
-        for k in [k for k in self.servers if k not in wanted]:
-            log.info("stand-in: stopping %s", self.servers[k].process.name)
-            self.servers.pop(k).process.stop()
-        for ns, sd in self.router.routed() - {(k[0], k[1]) for k in wanted}:
+                keys, all_ready = self._reconcile_sd(ns, sd, services)
+                wanted |= keys
+                present.add((ns, sd["metadata"]["name"]))
+                if all_ready:
+                    ready.add((ns, sd["metadata"]["name"]))
+        self._retire(wanted, present, ready, services)
+        for ns, sd in self.router.routed() - present:
             self.router.set_routes(ns, sd, None)
         for ns, svc in self._services - services:
             self.router.set_service(ns, svc, None)
         self._services = services
         self._write_targets()
 
-    def _reconcile_sd(self, ns: str, sd: dict[str, Any], services: set[tuple[str, str]]) -> set[tuple[str, str, str]]:
+    def _retire(self, wanted: set[tuple[str, str, str]], present: set[tuple[str, str]],
+                ready: set[tuple[str, str]], services: set[tuple[str, str]]) -> None:
+        """Servers of predictors that left their SeldonDeployment: kept as they are until
+        the rest is ready (Seldon deletes nothing before), then drained, then stopped. A
+        deleted SeldonDeployment's go at once (no route leads to them any more)."""
+        now = time.monotonic()
+        for k in [k for k in self.servers if k not in wanted]:
+            s, owner = self.servers[k], (k[0], k[1])
+            if owner in present and owner not in ready:
+                services.add((k[0], s.service))  # still routed to by the old VirtualService
+                continue
+            del self.servers[k]
+            if owner in present:
+                log.info("stand-in: draining %s", s.process.name)
+                self.draining.append((k, s, now))
+            else:
+                log.info("stand-in: stopping %s", s.process.name)
+                s.process.stop()
+        still = []
+        for k, s, since in self.draining:
+            drained = now - since >= DRAIN_MIN and self.router.in_flight(k[0], s.service) == 0
+            if drained or now - since >= TERMINATION_GRACE or (k[0], k[1]) not in present:
+                log.info("stand-in: stopping %s after draining %.1fs", s.process.name, now - since)
+                s.process.stop()
+            else:
+                still.append((k, s, since))
+                services.add((k[0], s.service))
+        self.draining = still
+
+    def _reconcile_sd(self, ns: str, sd: dict[str, Any],
+                      services: set[tuple[str, str]]) -> tuple[set[tuple[str, str, str]], bool]:
         name = sd["metadata"]["name"]
         keys, routes, deployments = set(), [], {}
         now = time.monotonic()
@@ -231,7 +280,7 @@ class SeldonStandIn:
             self.router.set_routes(ns, name, routes)
         state = "Available" if ready else "Creating" if progressing else "Failed"
         self._write_status(ns, sd, state, deployments)
-        return keys
+        return keys, ready
 
     def _write_status(self, ns: str, sd: dict[str, Any], state: str, deployments: dict[str, dict[str, int]]) -> None:
         name = sd["metadata"]["name"]
@@ -256,8 +305,10 @@ class SeldonStandIn:
 
     def _write_targets(self) -> None:
         """Tell Prometheus about the model servers (scraped at Seldon's /prometheus path)."""
+        # A draining pod is scraped until it is gone, as service discovery keeps it till then.
+        servers = sorted([*self.servers.items(), *((k, s) for k, s, _ in self.draining)], key=lambda ks: ks[0])
         groups = [TargetGroup([f"127.0.0.1:{s.metrics_port}"], {"namespace": k[0]}, "/prometheus")
-                  for k, s in sorted(self.servers.items()) if s.process.running()]
+                  for k, s in servers if s.process.running()]
         if groups != self._targets and self.on_targets is not None:
             self.on_targets(groups)
         self._targets = groups

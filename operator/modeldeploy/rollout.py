@@ -57,6 +57,7 @@ class _Machine(Transitions):
 
     # -- per phase -------------------------------------------------------------------
     def run(self) -> None:
+        self.observe_routing()
         phase = self.st.phase
         if not phase:
             self.deploy_fresh("Deploying", f"Deploying {self.spec.model.version} with 100% of traffic.")

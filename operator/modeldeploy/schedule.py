@@ -27,7 +27,8 @@ def next_analysis_at(spec: Spec, status: Status) -> datetime | None:
     running = status.phase in _ANALYSING or (
         status.phase == PAUSED and status.pauseReason in (PAUSE_INCONCLUSIVE, PAUSE_ERRORS))
     started = parse_time(status.stepStartedAt)
-    if not running or started is None or status.candidateUnreadySince:
+    # Before its routing is seen, a step has no data of its own to analyse.
+    if not running or started is None or not status.stepObserved or status.candidateUnreadySince:
         return None
     last = parse_time(status.lastAnalysis.time if status.lastAnalysis else None)
     return (max(started, last) if last else started) + timedelta(seconds=spec.analysis.interval)
@@ -54,6 +55,8 @@ def next_action_at(spec: Spec, st: Status, now: datetime) -> datetime | None:
     if st.phase in _ANALYSING and not st.candidateUnreadySince:
         if st.stepStartedAt is None:
             after(st.rolloutStartedAt, s.progress_deadline)
+        elif not st.stepObserved:
+            pass  # the clock starts at the observation, which a watch event wakes the shell for
         elif st.shadow:
             after(st.stepStartedAt, s.shadow_duration)
         elif st.phase == AB_TESTING:

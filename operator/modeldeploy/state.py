@@ -149,6 +149,10 @@ class Status:
     shadow: bool = False
     step: int = 0
     stepStartedAt: str | None = None
+    # False from the moment a transition restarts the step's clock until the operator first
+    # sees the step's routing in the SeldonDeployment; that observation stamps
+    # stepStartedAt, so the step's time is the time users have its weight.
+    stepObserved: bool = True
     nextActionAt: str | None = None
     rolloutStartedAt: str | None = None
     pauseReason: str | None = None

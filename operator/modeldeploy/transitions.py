@@ -27,7 +27,19 @@ class Transitions:
         self.events: list[Event] = []
 
     def set(self, **changes: Any) -> None:
+        if "stepStartedAt" in changes and "stepObserved" not in changes:
+            # Every clock restart changes (or re-asserts) the routing; the step's time only
+            # starts once that routing is seen in Seldon (`observe_routing`). No step, no wait.
+            changes["stepObserved"] = not changes["stepStartedAt"]
         self.st = dataclasses.replace(self.st, **changes)
+
+    def observe_routing(self) -> None:
+        """Start the step's clock the first time its routing is seen in the SeldonDeployment
+        (this tick's `applied`), so that neither the analysis nor the shell's wake-up
+        before the patch, nor a restart between status write, patch and observation,
+        shortens the step users see. Runs before any rule reads stepStartedAt."""
+        if self.st.stepStartedAt and not self.st.stepObserved and self.obs.applied:
+            self.set(stepStartedAt=iso(self.now), stepObserved=True)
 
     def emit(self, reason: str, message: str, warning: bool = False) -> None:
         """A transition: an event, the status message and an entry in status.history."""
@@ -93,9 +105,10 @@ class Transitions:
                   warning=result == Result.ROLLED_BACK)
 
     def promote(self, reason: str) -> None:
-        # stepStartedAt now times the promotion itself (bounded by progressDeadline).
+        # stepStartedAt now times the promotion itself (bounded by progressDeadline, from
+        # the decision: not a step's clock).
         self.set(phase=PROMOTING, shadow=False, candidateWeight=100, stepWeight=100, stepStartedAt=iso(self.now),
-                 pendingResult={"result": Result.PROMOTED, "reason": reason})
+                 stepObserved=True, pendingResult={"result": Result.PROMOTED, "reason": reason})
         self.emit("Promoting", f"Promoting {self.st.candidateVersion}: {reason}. It now takes 100% of traffic; "
                   f"{self.st.stableVersion} is removed once that routing is applied.")
 

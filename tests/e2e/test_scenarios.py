@@ -1,6 +1,13 @@
 """End-to-end rollouts in the sandbox: real model servers, real Prometheus, the operator
 as shipped, and the Seldon stand-in (the only test double: Seldon's Go controller and
-Istio cannot run here). Each asserts on status, events and the router's counters."""
+Istio cannot run here). Each asserts on status, events and the router's counters.
+
+The fault campaign's sandbox half is here too: Prometheus outages at three moments of a
+step, a bad-traffic soak, A/A canaries, and no failed user request across a promotion or
+a rollback (the removed predictor drains). Its long variants, and scenarios whose subject
+is also covered by faster tests (hashed and colliding names, gRPC labels, the A/A A/B
+test, the operator killed in the sandbox), carry the `soak` marker: `make soak` runs
+them, and CI runs both."""
 
 from __future__ import annotations
 
@@ -25,12 +32,21 @@ def reasons(result: scenarios.Result) -> list[str]:
     return [r for _, r, _ in result.events]
 
 
+def failed_requests(result: scenarios.Result) -> dict[str, int]:
+    """Users' requests that got no answer or a 5xx (4xx are the clients' own mistakes)."""
+    return {k: v for k, v in result.load.items()
+            if k == "unreachable" or (k.startswith("http_") and k[5:].isdigit() and int(k[5:]) >= 500)}
+
+
 def test_healthy_candidate_is_promoted(sandbox) -> None:
     r = run(sandbox, "healthy")
     assert r.result == "Promoted"
     assert r.final_traffic == {"2.0.0": 100}
     assert reasons(r).count("StepAdvanced") == 2 and "AnalysisFail" not in reasons(r)
     assert r.candidate_served > 100
+    # Under load, across the promotion: the old predictor drains before it goes.
+    print(f"users' responses: {sorted(r.load.items())}")
+    assert failed_requests(r) == {}
 
 
 def test_slow_candidate_is_rolled_back_on_latency(sandbox) -> None:
@@ -39,6 +55,9 @@ def test_slow_candidate_is_rolled_back_on_latency(sandbox) -> None:
     assert "p99 Fail" in r.reason
     assert r.final_traffic == {"1.0.0": 100}
     assert r.max_weight == 20  # caught at the first step
+    # Under load, across the rollback: the slow candidate's in-flight requests are answered.
+    print(f"users' responses: {sorted(r.load.items())}")
+    assert failed_requests(r) == {}
 
 
 def test_skewed_candidate_is_rolled_back_on_outputs(sandbox) -> None:
@@ -77,6 +96,7 @@ def test_candidate_killed_at_50_percent_is_rolled_back_and_users_503s_are_counte
     assert all(p["predictor"] not in p["available"] for p in after if p["predictor"])
 
 
+@pytest.mark.soak  # hashed names: also test_standin's test_hashed_deployment_names_are_read_as_ready
 def test_long_names_get_hashed_deployment_names_and_still_roll_out(sandbox) -> None:
     r = run(sandbox, "long-names")
     assert r.result == "Promoted", r.reason
@@ -87,6 +107,7 @@ def test_long_names_get_hashed_deployment_names_and_still_roll_out(sandbox) -> N
     assert len(names) == 2 and all(d.startswith("seldon-") and len(d) == 39 for d in names), names
 
 
+@pytest.mark.soak  # predictor names: also the unit tests of seldon.predictor_name
 def test_colliding_version_names_get_no_traffic_before_ready(sandbox) -> None:
     r = run(sandbox, "colliding-names")
     assert r.result == "Promoted", r.reason
@@ -97,6 +118,7 @@ def test_colliding_version_names_get_no_traffic_before_ready(sandbox) -> None:
     assert weighted and all(p["predictor"] == "v2-0" and "v2-0" in p["available"] for p in weighted)
 
 
+@pytest.mark.soak  # gRPC labels: also test_standin's default error query test
 def test_grpc_only_traffic_is_analysed(sandbox) -> None:
     r = run(sandbox, "grpc")
     assert r.result == "Promoted", r.reason
@@ -110,6 +132,7 @@ def test_client_mistakes_are_not_candidate_errors(sandbox) -> None:
     print(f"users' responses: {sorted(r.load.items())}")
     assert r.result == "Promoted", r.reason
     assert r.load.get("http_400", 0) > 50
+    assert failed_requests(r) == {}  # not one 5xx for a client's mistake
     assert "AnalysisFail" not in reasons(r)
     errors = [c for p in r.timeline.points for c in (p["analysis"] or {}).get("checks", []) if c["name"] == "errors"]
     # Every errors check saw a candidate error rate of 0 (sequential checks may still be
@@ -117,6 +140,7 @@ def test_client_mistakes_are_not_candidate_errors(sandbox) -> None:
     assert errors and all(c["outcome"] != "Fail" and c["candidate"] == 0 for c in errors if "candidate" in c)
 
 
+@pytest.mark.soak  # kills: also tests/integration/test_campaign.py, test_step_clock.py, test_events.py
 def test_operator_killed_mid_rollout_resumes_without_skipping_a_step(sandbox) -> None:
     r = run(sandbox, "operator-killed")
     marks = r.timeline.__dict__["_kill"]
@@ -165,6 +189,7 @@ def test_ab_test_promotes_the_more_accurate_model(sandbox) -> None:
     assert "ABTestStarted" in reasons(r)
 
 
+@pytest.mark.soak  # an A/A test; the A/A canary below is the campaign's other A/A
 def test_ab_test_of_identical_models_finds_no_winner(sandbox) -> None:
     r = run(sandbox, "ab-same")
     assert r.result == "NoWinner", r.reason
@@ -175,3 +200,39 @@ def test_ab_test_of_identical_models_finds_no_winner(sandbox) -> None:
     assert ab.get("winner") is None and ab["lower"] < 0 < ab["upper"], ab
     assert min(ab["nBaseline"], ab["nCandidate"]) >= 300  # judged on the model server's counts
     assert r.final_traffic == {"1.0.0": 100}
+
+
+@pytest.mark.soak
+@pytest.mark.parametrize("where", ["start", "middle", "end"])
+def test_a_two_interval_prometheus_outage_holds_the_weight_at_any_moment_of_a_step(sandbox, where) -> None:
+    r = run(sandbox, f"prometheus-blip-{where}")
+    marks = r.timeline.__dict__["_outage"]
+    assert {"stopped", "restarted"} <= set(marks), marks
+    during = [p for p in r.timeline.points if marks["stopped"] <= p["t"] < marks["restarted"] + 1]
+    print(f"outage at the {where} of the {marks['weight']}% step: "
+          f"{sorted({(p['phase'], p['weight']) for p in during})}")
+    assert during and all(p["weight"] == marks["weight"] for p in during)
+    assert r.result == "Promoted", r.reason
+    weights = [p["weight"] for p in r.timeline.points if p["phase"] == "Progressing" and p["weight"]]
+    assert [w for i, w in enumerate(weights) if not i or weights[i - 1] != w] == [20, 50]
+    assert reasons(r).count("StepAdvanced") == 2 and "AnalysisError" in reasons(r)
+
+
+@pytest.mark.soak
+@pytest.mark.parametrize("run_no", [1, 2, 3])
+def test_aa_canaries_are_promoted(sandbox, run_no) -> None:
+    r = scenarios.run(sandbox, scenarios.SCENARIOS["aa-canary"], deployment=f"digits-aa-{run_no}")
+    print(f"A/A canary {run_no}: {r.row()}")
+    assert r.result == "Promoted", r.reason
+    assert "AnalysisFail" not in reasons(r)
+    assert failed_requests(r) == {}
+
+
+@pytest.mark.soak
+def test_a_bad_traffic_soak_never_counts_against_the_candidate(sandbox) -> None:
+    r = run(sandbox, "bad-traffic-soak")
+    print(f"users' responses: {sorted(r.load.items())}")
+    assert r.result == "Promoted", r.reason
+    assert r.load.get("http_400", 0) > 1000 and failed_requests(r) == {}
+    errors = [c for p in r.timeline.points for c in (p["analysis"] or {}).get("checks", []) if c["name"] == "errors"]
+    assert errors and all(c["outcome"] != "Fail" and c["candidate"] == 0 for c in errors if "candidate" in c)

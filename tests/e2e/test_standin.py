@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -259,3 +260,57 @@ def test_default_error_query_counts_what_envoy_answered_and_not_client_mistakes(
     assert sum(n for c, n in dead.items() if is_error_code(c)) == rest.count(503) + calls.count(503)
     client_mistakes = sum(alive.get(c, 0) + dead.get(c, 0) for c in ("400", "InvalidArgument"))
     assert client_mistakes == before.count(400) == 40 and not is_error_code("400")
+
+
+# The rollback (a slow candidate with requests in flight) is the hard case; the promotion
+# is also asserted end to end in test_scenarios (healthy: no failed request).
+@pytest.mark.parametrize("removed", [pytest.param("stable", marks=pytest.mark.soak), "candidate"])
+def test_a_removed_predictor_drains_before_its_server_stops(api, namespace, artifacts, stack, removed) -> None:
+    """Promotion (the stable predictor leaves after 0/100) and rollback (the candidate, the
+    slow one, leaves at once from 50/50) under load: as on Seldon, the VirtualService stops
+    routing to it first, then requests already sent to it are answered, then it stops."""
+    router, port, standin = stack
+    objs = Objects(api, namespace)
+    stable, candidate = predictor(artifacts, "1.0.0", 50), predictor(artifacts, "slow", 50)
+    body = create_sd(objs, [stable, candidate])
+    wait_for("Available", lambda: status(objs).get("state") == "Available", 120)
+    http = urllib3.PoolManager(maxsize=16, retries=False)
+    url = f"http://127.0.0.1:{port}/seldon/{namespace}/digits/api/v1.0/predictions"
+    payload = json.dumps({"data": {"ndarray": [np.zeros(64).tolist()]}})
+    codes: list[int] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        while not stop.is_set():
+            try:
+                codes.append(http.request("POST", url, body=payload, headers=JSON).status)
+            except urllib3.exceptions.HTTPError:
+                codes.append(0)
+
+    def replace(preds: list[dict]) -> None:
+        sd = objs.sdep("digits")
+        sd["spec"]["predictors"] = preds
+        objs.custom.replace_namespaced_custom_object(*SDEP[:2], namespace, SDEP[2], "digits", sd)
+
+    gone = "v1-0-0" if removed == "stable" else candidate.name
+    keep = [p for p in body["spec"]["predictors"] if p["name"] != gone]
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(8):
+            pool.submit(client)
+        try:
+            time.sleep(2)
+            if removed == "stable":  # Promoting: 0/100 first, the old predictor removed once that is applied
+                both = objs.sdep("digits")["spec"]["predictors"]
+                replace([{**p, "traffic": 0 if p["name"] == gone else 100} for p in both])
+                time.sleep(0.2)
+            replace([{**p, "traffic": 100} for p in keep])
+            wait_for("the removed server stopped", lambda: standin.server(namespace, "digits", gone) is None
+                     and not getattr(standin, "draining", ()), 30, 0.05)
+            time.sleep(1)
+        finally:
+            stop.set()
+    print(f"{removed} removed under load: {len(codes)} requests, {sorted(set(codes))}, "
+          f"{sum(c != 200 for c in codes)} failed")
+    assert len(codes) > 30 and set(codes) == {200}
+    assert router.routes(namespace, "digits") and [r.service for r in router.routes(namespace, "digits")] == \
+        [f"digits-{keep[0]['name']}"]

@@ -52,6 +52,7 @@ class Sim:
     events: list = field(default_factory=list)
     history: list = field(default_factory=list)  # (time, phase, candidate weight) after each tick
     window: float | None = None  # seconds of data each analysis covers (None: not stated)
+    _follow_ups: int = 0
 
     def observation(self, analysis=None, command=None, reward=None) -> rollout.Observation:
         names = {p.name for p in self.applied}
@@ -65,7 +66,7 @@ class Sim:
 
     def tick(self, seconds: float = 0, outcome: Outcome | None = None, command: str | None = None,
              crash_before_status: bool = False, crash_before_apply: bool = False,
-             reward: dict | None = None) -> rollout.Decision:
+             crash_before_observe: bool = False, reward: dict | None = None) -> rollout.Decision:
         self.now += timedelta(seconds=seconds)
         spec = parse(self.spec)
         current = rollout.Status.from_dict(self.status)
@@ -86,6 +87,16 @@ class Sim:
             self.applied = decision.predictors
         self.events += decision.events
         self.history.append((self.now, decision.status.phase, decision.status.candidateWeight))
+        pending = decision.status.stepStartedAt and not decision.status.stepObserved
+        if pending and not (crash_before_apply or crash_before_observe):
+            # The shell's own writes wake it within milliseconds: that tick sees the new
+            # routing in the SeldonDeployment and starts the step's clock.
+            self._follow_ups += 1
+            try:
+                assert self._follow_ups < 4, f"the step's routing is never observed: {self.status}"
+                self.tick()
+            finally:
+                self._follow_ups -= 1
         return decision
 
     @property
