@@ -26,9 +26,17 @@ from .errors import AnalysisConfigError
 #: Executor latency histogram (Go client, seconds); ``service`` is ``predictions`` for
 #: REST predictions (``feedback``, ``status`` and ``metadata`` requests share the metric).
 EXECUTOR_HISTOGRAM = "seldon_api_executor_server_requests_seconds"
-#: The model server's counter of predicted classes. A prometheus_client Counter named
-#: ``modeldeploy_predictions`` (or ``..._total``) is exposed as ``..._total``.
+#: Our model server's own counter of predicted classes (label ``class``). A
+#: prometheus_client Counter named ``modeldeploy_predictions`` is exposed as ``..._total``.
 PREDICTIONS_COUNTER = "modeldeploy_predictions_total"
+#: The output monitor's counter (model_server/modelserver/monitor.py), the node the
+#: operator wraps every graph in: one series per class or regressor bin (label ``output``),
+#: for any model Seldon serves.
+OUTPUTS_COUNTER = "modeldeploy_outputs_total"
+OUTPUT_LABEL = "output"
+#: The monitor's count of responses it could not read, by ``reason``.
+UNREADABLE_COUNTER = "modeldeploy_outputs_unreadable_total"
+REASON_LABEL = "reason"
 #: Seldon's Python wrapper adds ``reward`` to this counter on every feedback call whose
 #: reward is non-zero (CounterMetricFamily exposes the ``_total`` name).
 FEEDBACK_REWARD_COUNTER = "seldon_api_model_feedback_reward_total"
@@ -93,8 +101,16 @@ DEFAULT_ERRORS = (
     + f' or label_replace(label_replace({window_count(f"{ISTIO_REQUESTS}{{{_ISTIO_SELECT}}}")}, '
     f'"{CODE_LABEL}", "$1", "response_code", "(.*)"), "{CODE_LABEL}", "Unavailable", "grpc_response_status", "14"))'
 )
-#: Predictions of one version by class: one series per ``class``.
-DEFAULT_OUTPUTS = f"sum by ({CLASS_LABEL}) (" + window_count(f"{PREDICTIONS_COUNTER}{{{_SELECT}}}") + ")"
+#: Outputs of one version by class (or bin): one series per ``class``. The output
+#: monitor's counts when the predictor has any; else our model server's own (a predictor
+#: rendered before the monitor existed), never a mix of the two.
+_MONITOR_OUTPUTS = (f'sum by ({CLASS_LABEL}) (label_replace('
+                    + window_count(f"{OUTPUTS_COUNTER}{{{_SELECT}}}") + f', "{CLASS_LABEL}", "$1", "{OUTPUT_LABEL}", "(.*)"))')
+DEFAULT_OUTPUTS = (f"{_MONITOR_OUTPUTS} or (sum by ({CLASS_LABEL}) ("
+                   + window_count(f"{PREDICTIONS_COUNTER}{{{_SELECT}}}") + f") unless on() {_MONITOR_OUTPUTS})")
+#: Responses of one version the output monitor could not read, by ``reason`` (not a
+#: template users replace: it is the monitor's, whatever the outputs query reads).
+UNREADABLE_OUTPUTS = f"sum by ({REASON_LABEL}) (" + window_count(f"{UNREADABLE_COUNTER}{{{_SELECT}}}") + ")"
 #: Sum of rewards of one version: one series.
 DEFAULT_REWARD = "sum(" + window_count(f"{FEEDBACK_REWARD_COUNTER}{{{_SELECT}}}") + ")"
 #: Number of feedback calls of one version (successful ones): one series.
