@@ -47,7 +47,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 from scipy import stats as sst
 
-from modeldeploy import rollout, seldon
+from modeldeploy import rollout, routing
 from modeldeploy.analysis import Target, analyse, stats
 from modeldeploy.analysis.sequential_analyse import Evidence
 from modeldeploy.providers import Sample
@@ -62,7 +62,7 @@ DT = 30  # seconds per simulated tick: the analysis interval, so every look sees
 BASE_ERRORS = 0.005
 METRICS = [{"name": "p99", "latency": {}}, {"name": "errors", "errorRate": {}},
            {"name": "outputs", "outputDistribution": {}}]
-TARGET = Target("models", "digits", seldon.predictor_name("1.0.0"), seldon.predictor_name("2.0.0"))
+TARGET = Target("models", "digits", routing.predictor_name("1.0.0"), routing.predictor_name("2.0.0"))
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ def run_once(sc: Scenario, policy: str, seed: int, horizon_s: float) -> RunResul
             else:
                 analysis = judge_flagger(prom, st)
         names = {p.name for p in applied}
-        obs = rollout.Observation(seldon.Observation(exists=True, ready=frozenset(names)),
+        obs = rollout.Observation(routing.Observation(exists=True, ready=frozenset(names)),
                                   applied=applied == rollout.predictors(st), analysis=analysis, generation=1)
         decision = rollout.step(spec, st, obs, now)
         st, applied = decision.status, decision.predictors

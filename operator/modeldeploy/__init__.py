@@ -1,6 +1,6 @@
 """modeldeploy: progressive delivery for ML models on Kubernetes.
 
-The pure core (spec, seldon rendering, the rollout state machine, analysis statistics)
+The pure core (spec, the rollout state machine, routers' rendering, analysis statistics)
 does no I/O; the shells (Kopf handlers, Kubernetes and Prometheus clients) sit at the edges.
 """
 

@@ -31,7 +31,7 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from . import GROUP, PLURAL, VERSION, metrics, notify, rollout, seldon
+from . import GROUP, PLURAL, VERSION, metrics, notify, rollout, routers
 from .analyzer import Analyzer
 from .kube import COMMAND_ANNOTATION, Kube, api_client
 from .scheduler import Book, newer, next_due
@@ -50,6 +50,8 @@ RETRY_SECONDS = float(os.environ.get("MODELDEPLOY_TICK_SECONDS", "1"))
 #: expire after an hour by default; re-creating them would only resurrect old news).
 CATCH_UP = timedelta(hours=1)
 _SLACK = 0.005  # timers may fire a little early; being late by 5 ms is harmless
+#: The traffic router (MODELDEPLOY_ROUTER, default seldon-v1); its resource is watched below.
+ROUTER = routers.from_env()
 
 
 @dataclass
@@ -133,7 +135,7 @@ def reconcile_once(kube: Kube, analyzer: Analyzer, mdep: dict[str, Any], sdep: d
         return Outcome(None, written)
     status = rollout.Status.from_dict(raw_status)
     current = rollout.predictors(status)
-    applied = bool(current) and seldon.in_sync(sdep, seldon.render(name, namespace, mdep, list(current)))
+    applied = bool(current) and ROUTER.in_sync(sdep, ROUTER.render(name, namespace, mdep, current))
     due = rollout.analysis_due(spec, status, now)
     started = now.timestamp()
     analysis = analyzer.analyse(spec, status, namespace, name, now) if due else None
@@ -141,7 +143,7 @@ def reconcile_once(kube: Kube, analyzer: Analyzer, mdep: dict[str, Any], sdep: d
     analysis_seconds = datetime.now(timezone.utc).timestamp() - started if due else None
     command = (meta.get("annotations") or {}).get(COMMAND_ANNOTATION)
     obs = rollout.Observation(
-        seldon=seldon.observe(sdep), applied=applied, analysis=analysis, reward=reward,
+        routing=ROUTER.observe(sdep), applied=applied, analysis=analysis, reward=reward,
         command=command.strip().lower() if command else None, generation=meta.get("generation"),
     )
     decision = rollout.step(spec, status, obs, now)
@@ -161,11 +163,11 @@ def reconcile_once(kube: Kube, analyzer: Analyzer, mdep: dict[str, Any], sdep: d
     metrics.record(namespace, name, decision, analysis_seconds, analysis)
     if command:
         out.mdep = kube.consume_command(mdep, command) or out.mdep
-    desired = seldon.render(name, namespace, mdep, list(decision.predictors))
-    if not seldon.in_sync(sdep, desired):
+    desired = ROUTER.render(name, namespace, mdep, decision.predictors)
+    if not ROUTER.in_sync(sdep, desired):
         if sdep is not None and applied:
             log.info("%s/%s: SeldonDeployment changes routing as decided", namespace, name)
-        out.sdep = kube.apply_sdep(sdep, desired)
+        out.sdep = kube.apply_routing(ROUTER.resource, sdep, desired)
     return out
 
 
@@ -207,7 +209,7 @@ def shutdown(**_: Any) -> None:
         _pool.shutdown(wait=False, cancel_futures=True)
 
 
-@kopf.index(seldon.GROUP, seldon.VERSION, seldon.PLURAL)
+@kopf.index(ROUTER.resource.group, ROUTER.resource.version, ROUTER.resource.plural)
 def seldondeployments(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], Any]:
     """SeldonDeployments by (namespace, name), which is their ModelDeployment's."""
     return {(namespace, name): lean(body)}
@@ -219,7 +221,7 @@ def _wake(namespace: str, name: str) -> None:
         book.wake.set()
 
 
-@kopf.on.event(seldon.GROUP, seldon.VERSION, seldon.PLURAL)
+@kopf.on.event(ROUTER.resource.group, ROUTER.resource.version, ROUTER.resource.plural)
 async def seldon_changed(namespace: str, name: str, type: str | None, **_: Any) -> None:  # noqa: A002 - Kopf's name
     book = _books.get((namespace, name))
     if book is not None and type == "DELETED":

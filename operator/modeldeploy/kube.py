@@ -1,4 +1,4 @@
-"""Kubernetes I/O for the operator: write ModelDeployments, SeldonDeployments and Events
+"""Kubernetes I/O for the operator: write ModelDeployments, the router's objects and Events
 (reads come from the watch, see handlers). Thin on purpose; every decision is made in
 `rollout`. Every write returns the object as the API server stored it, so the caller can
 act on its own write before the watch delivers it."""
@@ -11,8 +11,9 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from . import GROUP, PLURAL, VERSION, seldon
+from . import GROUP, PLURAL, VERSION
 from .events import Recorder
+from .routing import Resource
 
 COMMAND_ANNOTATION = f"{GROUP}/command"
 
@@ -60,16 +61,19 @@ class Kube:
                 raise
             return None
 
-    def apply_sdep(self, current: Mapping[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+    def apply_routing(self, resource: Resource, current: Mapping[str, Any] | None,
+                      desired: dict[str, Any]) -> dict[str, Any]:
+        """Create or replace the router's object (the SeldonDeployment)."""
         ns, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
+        gvp = (resource.group, resource.version, ns, resource.plural)
         if current is None:
-            return self.custom.create_namespaced_custom_object(seldon.GROUP, seldon.VERSION, ns, seldon.PLURAL, desired)
+            return self.custom.create_namespaced_custom_object(*gvp, desired)
         body = dict(desired)
         meta = dict(current["metadata"])
         meta.update(labels={**(meta.get("labels") or {}), **desired["metadata"]["labels"]},
                     ownerReferences=desired["metadata"]["ownerReferences"])
         body["metadata"] = meta  # keeps resourceVersion: a concurrent edit gives a 409
-        return self.custom.replace_namespaced_custom_object(seldon.GROUP, seldon.VERSION, ns, seldon.PLURAL, name, body)
+        return self.custom.replace_namespaced_custom_object(*gvp, name, body)
 
     def post_event(self, mdep: Mapping[str, Any], type_: str, reason: str, message: str) -> int:
         """Post an event; a repeat of the same type, reason and message counts up (see events)."""

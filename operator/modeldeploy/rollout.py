@@ -83,14 +83,14 @@ class _Machine(Transitions):
         elif self.ready(st.stablePredictor):
             self.set(phase=STABLE, rolloutStartedAt=None)
             self.emit("Available", f"{v} is available and serves 100% of traffic.")
-        elif failure := self.obs.seldon.failure(st.stablePredictor or ""):
+        elif failure := self.obs.routing.failure(st.stablePredictor or ""):
             self.set(phase=FAILED)
             self.emit("DeployFailed", f"{v} failed to become available: {failure}", warning=True)
         elif st.rolloutStartedAt and self.elapsed(st.rolloutStartedAt) > self.spec.strategy.progress_deadline:
             self.set(phase=FAILED)
             self.emit("DeployFailed", f"{v} did not become available within progressDeadline "
                       f"{self.spec.strategy.progress_deadline:.0f}s; Seldon says: "
-                      f"{self.obs.seldon.description or self.obs.seldon.state or 'nothing'}. It becomes Stable "
+                      f"{self.obs.routing.description or self.obs.routing.state or 'nothing'}. It becomes Stable "
                       "as soon as Seldon reports it available.", warning=True)
 
     def stable(self) -> None:
@@ -125,7 +125,7 @@ class _Machine(Transitions):
         elif cmd == "abort":
             self.command_event("abort", "aborting the rollout")
             self.roll_back("Aborted", "aborted by a user")
-        elif failure := self.obs.seldon.failure(st.candidatePredictor or ""):
+        elif failure := self.obs.routing.failure(st.candidatePredictor or ""):
             self.roll_back("RolledBack", f"Seldon reports the candidate failed: {failure}")
         else:
             return False
@@ -171,7 +171,7 @@ class _Machine(Transitions):
         if st.stepStartedAt is None:
             return False  # still waiting for the first readiness: await_ready's deadline
         if not self.ready(st.candidatePredictor):
-            if st.candidateWeight > 0 and not self.obs.seldon.serves(st.candidatePredictor or ""):
+            if st.candidateWeight > 0 and not self.obs.routing.serves(st.candidatePredictor or ""):
                 # No replica left: every request routed to it fails, and Seldon re-routes
                 # only once all of its Deployments are ready, so a 0 % weight would not take
                 # effect. Removing the predictor is the one change that protects users.
@@ -402,7 +402,7 @@ class _Machine(Transitions):
 
 
 def _conditions(st: Status, obs: Observation, now: datetime, generation: int | None) -> tuple[dict[str, Any], ...]:
-    ready = bool(st.stablePredictor) and obs.seldon.is_ready(st.stablePredictor or "")
+    ready = bool(st.stablePredictor) and obs.routing.is_ready(st.stablePredictor or "")
     progressing = st.phase in IN_ROLLOUT + (PROMOTING, ROLLING_BACK)
     wanted = {
         "Ready": ("True" if ready else "False", "Available" if ready else "NotAvailable",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import seldon
+from .routing import Observation as RoutingObservation, Predictor
 from .spec import ModelSpec
 from .verdicts import AnalysisResult
 
@@ -102,8 +102,8 @@ class Status:
 class Observation:
     """What the shell saw this tick."""
 
-    seldon: seldon.Observation
-    # True when the SeldonDeployment already matches the routing of the *input* status:
+    routing: RoutingObservation
+    # True when the router's object (the SeldonDeployment) already matches the routing of the *input* status:
     # two-phase moves (promote, roll back) only take their second step once it does.
     applied: bool = False
     analysis: AnalysisResult | None = None
@@ -128,20 +128,20 @@ class Event:
 class Decision:
     status: Status
     events: tuple[Event, ...]
-    predictors: tuple[seldon.Predictor, ...]
+    predictors: tuple[Predictor, ...]
 
 
 def _model(d: Mapping[str, Any]) -> ModelSpec:
     return ModelSpec.from_dict(d)
 
 
-def predictors(status: Status) -> tuple[seldon.Predictor, ...]:
-    """The SeldonDeployment predictors that `status` calls for."""
+def predictors(status: Status) -> tuple[Predictor, ...]:
+    """The predictors that `status` calls for (the router renders them)."""
     if not status.stablePredictor or not status.stableModel:
         return ()
     stable = _model(status.stableModel)
     if not status.candidatePredictor or not status.candidateModel:
-        return (seldon.Predictor(status.stablePredictor, stable.version, stable, 100),)
+        return (Predictor(status.stablePredictor, stable.version, stable, 100),)
     cand = _model(status.candidateModel)
     if status.phase == PROMOTING:
         weights = (0, 100)
@@ -150,12 +150,12 @@ def predictors(status: Status) -> tuple[seldon.Predictor, ...]:
     elif status.shadow and status.stepStartedAt and not status.candidateUnreadySince:
         # Mirroring starts once the candidate is ready (stepStartedAt), like any traffic.
         return (
-            seldon.Predictor(status.stablePredictor, stable.version, stable, 100),
-            seldon.Predictor(status.candidatePredictor, cand.version, cand, 100, shadow=True),
+            Predictor(status.stablePredictor, stable.version, stable, 100),
+            Predictor(status.candidatePredictor, cand.version, cand, 100, shadow=True),
         )
     else:
         weights = (100 - status.candidateWeight, status.candidateWeight)
     return (
-        seldon.Predictor(status.stablePredictor, stable.version, stable, weights[0]),
-        seldon.Predictor(status.candidatePredictor, cand.version, cand, weights[1]),
+        Predictor(status.stablePredictor, stable.version, stable, weights[0]),
+        Predictor(status.candidatePredictor, cand.version, cand, weights[1]),
     )

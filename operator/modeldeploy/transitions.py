@@ -10,7 +10,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from . import seldon
+from .routing import predictor_name
 from .spec import Spec
 from .state import (
     AB_TESTING, FAILED, HISTORY_LIMIT, PAUSE_COMMAND, PAUSE_USER, PAUSED, PENDING, PROGRESSING, PROMOTING,
@@ -39,7 +39,7 @@ class Transitions:
         self.set(message=message, history=(history + (entry,))[-HISTORY_LIMIT:])
 
     def ready(self, predictor: str | None) -> bool:
-        return bool(predictor) and self.obs.seldon.is_ready(predictor or "")
+        return bool(predictor) and self.obs.routing.is_ready(predictor or "")
 
     def elapsed(self, since: str | None) -> float:
         t = parse_time(since)
@@ -49,7 +49,7 @@ class Transitions:
     def deploy_fresh(self, reason: str, message: str) -> None:
         m = self.spec.model
         self.set(
-            phase=PENDING, stableVersion=m.version, stablePredictor=seldon.predictor_name(m.version),
+            phase=PENDING, stableVersion=m.version, stablePredictor=predictor_name(m.version),
             stableModel=dataclasses.asdict(m), candidateVersion=None, candidatePredictor=None,
             candidateModel=None, candidateWeight=0, stepWeight=0, candidateUnreadySince=None, shadow=False,
             step=0, stepStartedAt=None, rolloutStartedAt=iso(self.now), pauseReason=None, pausedFrom=None,
@@ -62,7 +62,7 @@ class Transitions:
         shadow = s.shadow_duration is not None
         self.set(
             phase=SHADOWING if shadow else self.walk_phase(), candidateVersion=m.version,
-            candidatePredictor=seldon.predictor_name(m.version, taken=self.st.stablePredictor),
+            candidatePredictor=predictor_name(m.version, taken=self.st.stablePredictor),
             candidateModel=dataclasses.asdict(m), candidateWeight=0, stepWeight=0, candidateUnreadySince=None,
             shadow=shadow, step=0, stepStartedAt=None, rolloutStartedAt=iso(self.now), pauseReason=None,
             pausedFrom=None, pendingResult=None, counters={"failed": 0, "inconclusive": 0, "errors": 0},

@@ -14,7 +14,8 @@ import pytest
 import urllib3
 from sklearn.datasets import load_digits
 
-from modeldeploy import seldon
+from modeldeploy import routing
+from modeldeploy.routers import seldon_v1 as seldon
 from modeldeploy.analysis.checks import is_error_code
 from modeldeploy.analysis.templates import DEFAULT_ERRORS, render
 from modeldeploy.spec import ModelSpec
@@ -46,10 +47,10 @@ def stack(api, crds, namespace, tmp_path):
     router.close()
 
 
-def predictor(artifacts, name: str, traffic: int, shadow: bool = False, model: str = "digits") -> seldon.Predictor:
+def predictor(artifacts, name: str, traffic: int, shadow: bool = False, model: str = "digits") -> routing.Predictor:
     version = art.card_version(artifacts, name)
     spec = ModelSpec(name=model, version=version, uri=f"file://{artifacts / name}")
-    return seldon.Predictor(seldon.predictor_name(version), version, spec, traffic, shadow)
+    return routing.Predictor(routing.predictor_name(version), version, spec, traffic, shadow)
 
 
 def create_sd(objs: Objects, preds, name: str = "digits", **predictor_fields) -> dict:

@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from modeldeploy import GROUP, PLURAL, VERSION, rollout, seldon
+from modeldeploy import GROUP, PLURAL, VERSION, rollout
+from modeldeploy.routers import seldon_v1 as seldon
 from modeldeploy.analyzer import Analyzer
 from modeldeploy.handlers import reconcile_once
 from modeldeploy.kube import Kube

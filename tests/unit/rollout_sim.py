@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from modeldeploy import rollout, seldon
+from modeldeploy import rollout, routing
 from modeldeploy.spec import parse
 from modeldeploy.verdicts import AnalysisResult, CheckResult, Outcome
 
@@ -57,10 +57,10 @@ class Sim:
         names = {p.name for p in self.applied}
         # Replicas (available, desired): ready ones all up, `partial` ones one of two, the rest none.
         available = {n: (1, 1) if n in self.ready else (1, 2) if n in self.partial else (0, 1) for n in names}
-        sobs = seldon.Observation(exists=bool(self.applied), ready=frozenset(self.ready & names),
+        sobs = routing.Observation(exists=bool(self.applied), ready=frozenset(self.ready & names),
                                   failed={k: v for k, v in self.failed.items() if k in names}, available=available)
         current = rollout.Status.from_dict(self.status)
-        return rollout.Observation(seldon=sobs, applied=self.applied == rollout.predictors(current),
+        return rollout.Observation(routing=sobs, applied=self.applied == rollout.predictors(current),
                                    analysis=analysis, reward=reward, command=command, generation=1)
 
     def tick(self, seconds: float = 0, outcome: Outcome | None = None, command: str | None = None,

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import hashlib
 
-from modeldeploy import seldon
+from modeldeploy import routing
+from modeldeploy.routers import seldon_v1 as seldon
 from modeldeploy.spec import ModelSpec
 
 OWNER = {"apiVersion": "modeldeploy.io/v1alpha1", "kind": "ModelDeployment",
@@ -15,12 +16,12 @@ OWNER = {"apiVersion": "modeldeploy.io/v1alpha1", "kind": "ModelDeployment",
 
 
 def pred(version: str, traffic: int, name: str = "digits", taken: str | None = None, sha: str | None = None,
-         shadow: bool = False) -> seldon.Predictor:
+         shadow: bool = False) -> routing.Predictor:
     model = ModelSpec(name=name, version=version, uri=f"s3://b/{version}", sha256=sha)
-    return seldon.Predictor(seldon.predictor_name(version, taken), version, model, traffic, shadow)
+    return routing.Predictor(routing.predictor_name(version, taken), version, model, traffic, shadow)
 
 
-def sdep(name: str, preds: list[seldon.Predictor], status: dict | None = None) -> dict:
+def sdep(name: str, preds: list[routing.Predictor], status: dict | None = None) -> dict:
     body = seldon.render(name, "ns", OWNER, preds)
     if status is not None:
         body["status"] = status
@@ -115,9 +116,9 @@ def test_entries_of_removed_predictors_are_ignored() -> None:
 
 
 def test_predictor_names_are_unique_per_live_version() -> None:
-    assert seldon.predictor_name("2") != seldon.predictor_name("2.0")
-    stable = seldon.predictor_name("1.0")
-    cand = seldon.predictor_name("1-0", taken=stable)
+    assert routing.predictor_name("2") != routing.predictor_name("2.0")
+    stable = routing.predictor_name("1.0")
+    cand = routing.predictor_name("1-0", taken=stable)
     assert cand != stable and cand.startswith("v1-0-")
     # Exact names then keep their Deployments apart.
     preds = [pred("1.0", 100), pred("1-0", 0, taken=stable)]

@@ -89,6 +89,8 @@ def unreadable_outputs(name: str, session: QuerySession) -> CheckResult | None:
     monitor has no such series (none unreadable); any other query problem is left to the
     outputs query, which meets it too and reports it.
     """
+    if UNREADABLE_OUTPUTS is None:
+        return None
     counts = {}
     for version, predictor in (("baseline", session.target.baseline), ("candidate", session.target.candidate)):
         try:

@@ -9,8 +9,8 @@ impose on it (DNS-1123 names, Prometheus durations) and rejected with the field 
 and then *escaped* for a PromQL string literal anyway, so the template stays safe even
 if a validator is loosened one day.
 
-The metric names and labels of the Seldon Core v1 contract live at the top of this
-module and nowhere else, so adapting to another exporter is one edit.
+The metric names and labels come from the router's `MetricSeries` (Seldon Core v1's in
+`routers.seldon_v1`); `default_queries` turns them into the default PromQL.
 """
 
 from __future__ import annotations
@@ -19,42 +19,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
+from ..routers.seldon_v1 import SERIES as SELDON_V1_SERIES
+from ..routing import MetricSeries
 from .errors import AnalysisConfigError
 
-# --- the metric contract (Seldon Core v1 executor + our model server) -------------------
-
-#: Executor latency histogram (Go client, seconds); ``service`` is ``predictions`` for
-#: REST predictions (``feedback``, ``status`` and ``metadata`` requests share the metric).
-EXECUTOR_HISTOGRAM = "seldon_api_executor_server_requests_seconds"
-#: Our model server's own counter of predicted classes (label ``class``). A
-#: prometheus_client Counter named ``modeldeploy_predictions`` is exposed as ``..._total``.
-PREDICTIONS_COUNTER = "modeldeploy_predictions_total"
-#: The output monitor's counter (model_server/modelserver/monitor.py), the node the
-#: operator wraps every graph in: one series per class or regressor bin (label ``output``),
-#: for any model Seldon serves.
-OUTPUTS_COUNTER = "modeldeploy_outputs_total"
+# Labels that give the query results their shape (one series per le, code or class).
+#: The output monitor's labels: the class or bin it counted, why it could not read a response.
 OUTPUT_LABEL = "output"
-#: The monitor's count of responses it could not read, by ``reason``.
-UNREADABLE_COUNTER = "modeldeploy_outputs_unreadable_total"
 REASON_LABEL = "reason"
-#: Seldon's Python wrapper adds ``reward`` to this counter on every feedback call whose
-#: reward is non-zero (CounterMetricFamily exposes the ``_total`` name).
-FEEDBACK_REWARD_COUNTER = "seldon_api_model_feedback_reward_total"
-#: NOT used as the A/B denominator: the wrapper skips feedback with reward 0
-#: (``if not reward: return``), so it counts rewarded feedback only. The executor's
-#: count of feedback requests is the denominator instead (see DEFAULT_FEEDBACK).
-FEEDBACK_COUNTER = "seldon_api_model_feedback_total"
-NAMESPACE_LABEL = "namespace"
-DEPLOYMENT_LABEL = "deployment_name"
-PREDICTOR_LABEL = "predictor_name"
 CLASS_LABEL = "class"
 CODE_LABEL = "code"
 LE_LABEL = "le"
-
-_SELECT = (
-    f'{NAMESPACE_LABEL}="{{{{namespace}}}}", {DEPLOYMENT_LABEL}="{{{{deployment}}}}", '
-    f'{PREDICTOR_LABEL}="{{{{predictor}}}}"'
-)
 
 
 def window_count(selector: str) -> str:
@@ -71,52 +46,72 @@ def window_count(selector: str) -> str:
     return f"clamp_min({selector} - ({selector} offset {{{{window}}}} or {selector} * 0), 0)"
 
 
-#: The executor's ``service`` label of a prediction: ``predictions`` over REST, the gRPC
-#: method over gRPC (its interceptor labels by ``info.FullMethod``, method ``unary``).
-PREDICT_SERVICES = 'service=~"predictions|/seldon.protos.Seldon/Predict"'
 #: Istio's standard request counter (one sidecar/gateway metric for every request).
 ISTIO_REQUESTS = "istio_requests_total"
-#: Requests to one predictor's Service (Seldon's ``<sdep>-<predictor>``, where its
-#: VirtualService routes the predictor's share) that Envoy itself answered
-#: (``response_flags`` not ``-``: no healthy upstream, connection refused, reset,
-#: timeout), so the executor never saw them. The ingress gateway and client sidecars
-#: report them (``reporter="source"``). A Seldon Service name over 63 characters is hashed
-#: and not matched here: override the template then (runbook).
-_ISTIO_SELECT = (
-    'reporter="source", destination_service_namespace="{{namespace}}", '
-    'destination_service_name="{{deployment}}-{{predictor}}", response_flags!="-"'
-)
 
-#: Histogram buckets of one version: one series per ``le``.
-DEFAULT_LATENCY = (
-    f"sum by ({LE_LABEL}) ("
-    + window_count(f'{EXECUTOR_HISTOGRAM}_bucket{{{_SELECT}, {PREDICT_SERVICES}}}') + ")"
-)
-#: Requests of one version by status code: one series per ``code``. The executor's
-#: (REST codes, gRPC status names) plus Envoy's own answers from Istio, as ``code``: the
-#: HTTP code, or ``Unavailable`` for a gRPC call Envoy failed (HTTP 200, grpc-status 14).
-DEFAULT_ERRORS = (
-    f"sum by ({CODE_LABEL}) ("
-    + window_count(f'{EXECUTOR_HISTOGRAM}_count{{{_SELECT}, {PREDICT_SERVICES}}}')
-    + f' or label_replace(label_replace({window_count(f"{ISTIO_REQUESTS}{{{_ISTIO_SELECT}}}")}, '
-    f'"{CODE_LABEL}", "$1", "response_code", "(.*)"), "{CODE_LABEL}", "Unavailable", "grpc_response_status", "14"))'
-)
-#: Outputs of one version by class (or bin): one series per ``class``. The output
-#: monitor's counts when the predictor has any; else our model server's own (a predictor
-#: rendered before the monitor existed), never a mix of the two.
-_MONITOR_OUTPUTS = (f'sum by ({CLASS_LABEL}) (label_replace('
-                    + window_count(f"{OUTPUTS_COUNTER}{{{_SELECT}}}") + f', "{CLASS_LABEL}", "$1", "{OUTPUT_LABEL}", "(.*)"))')
-DEFAULT_OUTPUTS = (f"{_MONITOR_OUTPUTS} or (sum by ({CLASS_LABEL}) ("
-                   + window_count(f"{PREDICTIONS_COUNTER}{{{_SELECT}}}") + f") unless on() {_MONITOR_OUTPUTS})")
-#: Responses of one version the output monitor could not read, by ``reason`` (not a
-#: template users replace: it is the monitor's, whatever the outputs query reads).
-UNREADABLE_OUTPUTS = f"sum by ({REASON_LABEL}) (" + window_count(f"{UNREADABLE_COUNTER}{{{_SELECT}}}") + ")"
-#: Sum of rewards of one version: one series.
-DEFAULT_REWARD = "sum(" + window_count(f"{FEEDBACK_REWARD_COUNTER}{{{_SELECT}}}") + ")"
-#: Number of feedback calls of one version (successful ones): one series.
-DEFAULT_FEEDBACK = (
-    "sum(" + window_count(f'{EXECUTOR_HISTOGRAM}_count{{{_SELECT}, service="feedback", code=~"2.."}}') + ")"
-)
+
+def default_queries(series: MetricSeries) -> dict[str, str]:
+    """The PromQL of each measurement for a router's metric series, by Templates field."""
+    select = (f'{series.namespace_label}="{{{{namespace}}}}", {series.deployment_label}="{{{{deployment}}}}", '
+              f'{series.predictor_label}="{{{{predictor}}}}"')
+    # Requests to one predictor's Service that Envoy itself answered (``response_flags``
+    # not ``-``: no healthy upstream, connection refused, reset, timeout), so the data
+    # plane never saw them. The ingress gateway and client sidecars report them
+    # (``reporter="source"``).
+    istio = ('reporter="source", destination_service_namespace="{{namespace}}", '
+             f'destination_service_name="{series.service_name}", response_flags!="-"')
+    hist = series.latency_histogram
+    return {
+        # Histogram buckets of one version: one series per ``le``.
+        "latency": f"sum by ({LE_LABEL}) ("
+                   + window_count(f"{hist}_bucket{{{select}, {series.predict_filter}}}") + ")",
+        # Requests of one version by status code: one series per ``code``. The data
+        # plane's (REST codes, gRPC status names) plus Envoy's own answers from Istio, as
+        # ``code``: the HTTP code, or ``Unavailable`` for a gRPC call Envoy failed (HTTP
+        # 200, grpc-status 14).
+        "errors": f"sum by ({CODE_LABEL}) ("
+                  + window_count(f"{hist}_count{{{select}, {series.predict_filter}}}")
+                  + f' or label_replace(label_replace({window_count(f"{ISTIO_REQUESTS}{{{istio}}}")}, '
+                  f'"{CODE_LABEL}", "$1", "response_code", "(.*)"), "{CODE_LABEL}", "Unavailable", '
+                  '"grpc_response_status", "14"))',
+        "outputs": _outputs(series, select),
+        # Sum of rewards of one version: one series.
+        "reward": "sum(" + window_count(f"{series.reward_counter}{{{select}}}") + ")",
+        # Number of feedback calls of one version (successful ones): one series.
+        "feedback": "sum(" + window_count(f"{hist}_count{{{select}, {series.feedback_filter}}}") + ")",
+    }
+
+
+def _outputs(series: MetricSeries, select: str) -> str:
+    """Outputs of one version by class (or bin): one series per ``class``. The output
+    monitor's counts when the predictor has any; else the model server's own (a predictor
+    rendered before the monitor existed), never a mix of the two."""
+    own = f"sum by ({CLASS_LABEL}) (" + window_count(f"{series.predictions_counter}{{{select}}}") + ")"
+    if not series.outputs_counter:
+        return own
+    monitor = (f"sum by ({CLASS_LABEL}) (label_replace(" + window_count(f"{series.outputs_counter}{{{select}}}")
+               + f', "{CLASS_LABEL}", "$1", "{OUTPUT_LABEL}", "(.*)"))')
+    return f"{monitor} or ({own} unless on() {monitor})"
+
+
+def unreadable_query(series: MetricSeries) -> str | None:
+    """Responses of one version the output monitor could not read, by ``reason``; not a
+    template users replace: it is the monitor's, whatever the outputs query reads."""
+    if not series.unreadable_counter:
+        return None
+    select = (f'{series.namespace_label}="{{{{namespace}}}}", {series.deployment_label}="{{{{deployment}}}}", '
+              f'{series.predictor_label}="{{{{predictor}}}}"')
+    return f"sum by ({REASON_LABEL}) (" + window_count(f"{series.unreadable_counter}{{{select}}}") + ")"
+
+
+# The defaults fit the default router (Seldon Core v1).
+_DEFAULTS = default_queries(SELDON_V1_SERIES)
+DEFAULT_LATENCY = _DEFAULTS["latency"]
+DEFAULT_ERRORS = _DEFAULTS["errors"]
+DEFAULT_OUTPUTS = _DEFAULTS["outputs"]
+DEFAULT_REWARD = _DEFAULTS["reward"]
+DEFAULT_FEEDBACK = _DEFAULTS["feedback"]
+UNREADABLE_OUTPUTS = unreadable_query(SELDON_V1_SERIES)
 
 PLACEHOLDERS = ("namespace", "deployment", "predictor", "window")
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")

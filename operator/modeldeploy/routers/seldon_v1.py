@@ -11,40 +11,15 @@ as `predictor_version` on its metrics).
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .spec import ModelSpec
+from ..routing import MetricSeries, Observation, Predictor, Resource
 
-API_VERSION = "machinelearning.seldon.io/v1"
-GROUP, VERSION, PLURAL = "machinelearning.seldon.io", "v1", "seldondeployments"
+RESOURCE = Resource("machinelearning.seldon.io", "v1", "seldondeployments", "SeldonDeployment")
+API_VERSION = RESOURCE.api_version
+GROUP, VERSION, PLURAL = RESOURCE.group, RESOURCE.version, RESOURCE.plural
 MODEL_MOUNT = "/mnt/models"
-
-
-def predictor_name(version: str, taken: str | None = None) -> str:
-    """A DNS-1123 label for a version ("2.0.0" -> "v2-0-0"), distinct from `taken`.
-
-    Versions are label values ([A-Za-z0-9_.-]), which predictor names are not, so two
-    versions can map to one name ("1.0" and "1-0"); when the other live predictor already
-    has the name, this one gets a hash suffix.
-    """
-    base = ("v" + re.sub(r"[^a-z0-9]+", "-", version.lower()).strip("-"))[:40].rstrip("-")
-    if base != taken:
-        return base
-    return f"{base[:33]}-{hashlib.sha256(version.encode()).hexdigest()[:6]}"
-
-
-@dataclass(frozen=True)
-class Predictor:
-    """One version's predictor as the rollout wants it."""
-
-    name: str
-    version: str
-    model: ModelSpec
-    traffic: int
-    shadow: bool = False
 
 
 def render_predictor(p: Predictor) -> dict[str, Any]:
@@ -83,14 +58,14 @@ def render_predictor(p: Predictor) -> dict[str, Any]:
     return out
 
 
-def render(name: str, namespace: str, owner: Mapping[str, Any], predictors: list[Predictor]) -> dict[str, Any]:
+def render(name: str, namespace: str, owner: Mapping[str, Any], predictors: Sequence[Predictor]) -> dict[str, Any]:
     """The whole desired SeldonDeployment, owned by the ModelDeployment `owner`."""
     live = [p for p in predictors if not p.shadow]
     assert live and sum(p.traffic for p in live) == 100, f"non-shadow traffic must sum to 100: {predictors}"
     assert sum(p.shadow for p in predictors) <= 1, "at most one shadow predictor"
     return {
         "apiVersion": API_VERSION,
-        "kind": "SeldonDeployment",
+        "kind": RESOURCE.kind,
         "metadata": {
             "name": name,
             "namespace": namespace,
@@ -177,32 +152,6 @@ def predictor_service_name(sdep: str, predictor: Mapping[str, Any]) -> str:
     return name if len(name) <= K8S_NAME_MAX else f"seldon-{_md5(name)}"
 
 
-@dataclass(frozen=True)
-class Observation:
-    """What Seldon reports about a SeldonDeployment, per predictor.
-
-    `available` maps each predictor with status entries to (available, replicas) summed
-    over its Deployments, for messages.
-    """
-
-    exists: bool
-    state: str = ""
-    description: str = ""
-    ready: frozenset[str] = field(default_factory=frozenset)
-    failed: Mapping[str, str] = field(default_factory=dict)
-    available: Mapping[str, tuple[int, int]] = field(default_factory=dict)
-
-    def is_ready(self, predictor: str) -> bool:
-        return predictor in self.ready
-
-    def failure(self, predictor: str) -> str | None:
-        return self.failed.get(predictor)
-
-    def serves(self, predictor: str) -> bool:
-        """At least one replica available: requests routed to it can be answered."""
-        return self.available.get(predictor, (0, 0))[0] > 0
-
-
 STATE_AVAILABLE, STATE_CREATING, STATE_FAILED = "Available", "Creating", "Failed"
 
 
@@ -247,3 +196,52 @@ def observe(sd: Mapping[str, Any] | None) -> Observation:
                                  f"({avail}/{want} replicas of predictor {p['name']} available)")
     return Observation(exists=True, state=state, description=description, ready=frozenset(ready),
                        failed=failed, available=available)
+
+
+#: What Seldon Core v1's executor and its Python wrapper export per predictor (plus our
+#: model server's class counter), labelled by namespace, deployment and predictor.
+SERIES = MetricSeries(
+    # Executor latency histogram (Go client, seconds); ``service`` is ``predictions`` for
+    # REST predictions (``feedback``, ``status`` and ``metadata`` requests share the metric).
+    latency_histogram="seldon_api_executor_server_requests_seconds",
+    # The model server's counter of predicted classes. A prometheus_client Counter named
+    # ``modeldeploy_predictions`` (or ``..._total``) is exposed as ``..._total``.
+    predictions_counter="modeldeploy_predictions_total",
+    # The output monitor (model_server/modelserver/monitor.py), the OUTPUT_TRANSFORMER the
+    # operator wraps every graph in: one series per class or regressor bin, any model.
+    outputs_counter="modeldeploy_outputs_total",
+    unreadable_counter="modeldeploy_outputs_unreadable_total",
+    # Seldon's Python wrapper adds ``reward`` to this counter on every feedback call whose
+    # reward is non-zero (CounterMetricFamily exposes the ``_total`` name). Its
+    # ``seldon_api_model_feedback_total`` is NOT the A/B denominator: the wrapper skips
+    # feedback with reward 0 (``if not reward: return``), so it counts rewarded feedback
+    # only; the executor's count of successful feedback requests is (feedback_filter).
+    reward_counter="seldon_api_model_feedback_reward_total",
+    namespace_label="namespace",
+    deployment_label="deployment_name",
+    predictor_label="predictor_name",
+    # The executor's ``service`` label of a prediction: ``predictions`` over REST, the gRPC
+    # method over gRPC (its interceptor labels by ``info.FullMethod``, method ``unary``).
+    predict_filter='service=~"predictions|/seldon.protos.Seldon/Predict"',
+    feedback_filter='service="feedback", code=~"2.."',
+    # Seldon's ``<sdep>-<predictor>`` Service, where its VirtualService routes the
+    # predictor's share. A name over 63 characters is hashed and not matched by this.
+    service_name="{{deployment}}-{{predictor}}",
+)
+
+
+class SeldonV1:
+    """Seldon Core v1 as a `routers.Router`: one SeldonDeployment per ModelDeployment."""
+
+    resource = RESOURCE
+    series = SERIES
+
+    def render(self, name: str, namespace: str, owner: Mapping[str, Any],
+               predictors: Sequence[Predictor]) -> dict[str, Any]:
+        return render(name, namespace, owner, predictors)
+
+    def in_sync(self, actual: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
+        return in_sync(actual, desired)
+
+    def observe(self, actual: Mapping[str, Any] | None) -> Observation:
+        return observe(actual)
