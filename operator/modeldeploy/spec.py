@@ -48,7 +48,9 @@ class ModelSpec:
             t = dict(kw["predictor"])
             kw["predictor"] = PredictorTemplate(**{**t, "component_specs": tuple(t.get("component_specs") or ())})
         if kw.get("output") is not None:
-            kw["output"] = OutputSpec(kind=kw["output"]["kind"], bins=tuple(kw["output"].get("bins") or ()))
+            # JSON keeps 100.0 as 100: floats again, or the monitor's parameter would change
+            # (and its pods restart) on the first read back from status.
+            kw["output"] = OutputSpec(kind=kw["output"]["kind"], bins=tuple(float(b) for b in kw["output"].get("bins") or ()))
         else:
             kw.pop("output", None)
         return cls(**kw)

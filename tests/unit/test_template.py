@@ -4,6 +4,7 @@ through status, where each version keeps the template it was deployed with."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -77,3 +78,10 @@ def test_the_template_and_output_survive_status() -> None:
     assert m.output == OutputSpec("regressor", (50.0, 100.0))
     old = {"name": "digits", "version": "1", "uri": "s3://b/1", "sha256": None, "image": "x", "replicas": 1}
     assert ModelSpec.from_dict(old).predictor is None  # a status written before templates existed
+
+
+def test_bins_read_back_from_json_are_the_same_floats() -> None:
+    m = parse_model({"implementation": "SKLEARN_SERVER"}, output={"bins": [100, 150.5]})
+    stored = json.loads(json.dumps(dataclasses.asdict(m)).replace("100.0", "100"))
+    assert stored["output"]["bins"][0] == 100 and isinstance(stored["output"]["bins"][0], int)
+    assert ModelSpec.from_dict(stored) == m

@@ -81,10 +81,12 @@ def render_template(m: ModelSpec, monitor_image: str) -> tuple[dict[str, Any], l
     assert t is not None
     graph = copy.deepcopy(dict(t.graph))
     specs = [copy.deepcopy(dict(cs)) for cs in t.component_specs]
-    if t.prepackaged and not specs:
-        # Its own componentSpec, so its Deployment is known by name (Seldon fills in the
-        # server's image and ports) and the monitor never shares its pod.
-        specs = [{"spec": {"containers": [{"name": graph["name"]}]}}]
+    # A prepackaged server without a container of its name gets its own componentSpec,
+    # so its Deployment is known by name (Seldon fills in the server's image and ports)
+    # and the monitor never shares its pod.
+    named = {c.get("name") for cs in specs for c in (cs.get("spec") or {}).get("containers") or []}
+    specs += [{"spec": {"containers": [{"name": n["name"]}]}} for n in nodes(graph)
+              if str(n.get("implementation") or "").endswith("_SERVER") and n["name"] not in named]
     if t.prepackaged and m.uri:
         graph["modelUri"] = m.uri
     _place_version(graph, specs, t, m)
