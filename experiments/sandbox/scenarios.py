@@ -237,6 +237,13 @@ def _kill_candidate_at_50(stack: Stack, name: str, timeline: Timeline) -> None:
 # The operator's progressDeadline, short so that a never-ready candidate is rolled back
 # within a minute (Seldon itself would say Failed only after Kubernetes' 600 s).
 QUICK_DEADLINE: dict[str, Any] = {**STRATEGY, "progressDeadline": "20s"}
+# A user's own image on the Seldon wrapper (here the digits classifier's), given as
+# Seldon's graph and componentSpecs: the operator wraps it in the output monitor.
+CUSTOM_IMAGE: dict[str, Any] = {"predictor": {
+    "graph": {"name": "digits", "type": "MODEL", "endpoint": {"type": "REST"}},
+    "componentSpecs": [{"spec": {"containers": [{"name": "digits", "image": "registry.example.com/ml/digits:1",
+                                                 "resources": {"requests": {"cpu": "100m"}}}]}}],
+}}
 # A scikit-learn regressor as a prepackaged SKLEARN_SERVER serves it (the node's method
 # parameter: predict, the score), its outputs counted by the output monitor in bins.
 REGRESSOR: dict[str, Any] = {
@@ -277,6 +284,10 @@ SCENARIOS = {s.name: s for s in [
     Scenario("regressor-drifted", "diabetes-drifted", "RolledBack", "a regressor predicting higher scores: fast "
              "and error-free, rolled back on its output bins", baseline="diabetes-1.0.0", model="diabetes",
              spec=REGRESSOR, load={"dataset": "diabetes"}),
+    Scenario("custom-healthy", "2.0.0", "Promoted", "our digits classifier as a user's own image in a graph "
+             "(custom componentSpecs), judged by the output monitor: promoted", spec=CUSTOM_IMAGE),
+    Scenario("custom-skewed", "skewed", "RolledBack", "the skewed classifier as a user's own image: rolled back on "
+             "the output monitor's class counts", spec=CUSTOM_IMAGE),
     Scenario("operator-killed", "2.0.0", "Promoted", "operator SIGKILLed mid-rollout: resumes, no step skipped",
              during=_kill_operator_once),
     Scenario("prometheus-down", "2.0.0", "Promoted", "Prometheus stopped mid-rollout: paused, then continues",

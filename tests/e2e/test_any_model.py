@@ -1,7 +1,9 @@
-"""A scikit-learn regressor on a prepackaged-style server (SKLEARN_SERVER, see
-modelserver.sklearn_server for why a stand-in), its graph wrapped in the output monitor
-by the operator and walked by the stand-in's executor: a drifted candidate is rolled back
-on its output bins, a healthy one promoted."""
+"""Models other than modeldeploy's own server, each wrapped in the output monitor by the
+operator and walked by the stand-in's executor: a scikit-learn regressor on a
+prepackaged-style server (SKLEARN_SERVER, see modelserver.sklearn_server for why a
+stand-in), judged on its output bins, and a user's own image given as a Seldon graph,
+judged on the monitor's class counts. A bad candidate of each is rolled back, a healthy
+one promoted."""
 
 from __future__ import annotations
 
@@ -34,3 +36,16 @@ def test_a_healthy_regressor_is_promoted(sandbox) -> None:
     r = run(sandbox, "regressor-healthy")
     assert r.result == "Promoted", r.reason
     assert r.final_traffic == {"1.1.0": 100}
+
+
+def test_a_skewed_custom_image_is_rolled_back_on_the_monitors_class_counts(sandbox) -> None:
+    r = run(sandbox, "custom-skewed")
+    assert r.result == "RolledBack", r.reason
+    assert "outputs Fail" in r.reason, r.reason
+    assert r.final_traffic == {"1.0.0": 100} and r.max_weight == 20
+
+
+def test_a_healthy_custom_image_is_promoted(sandbox) -> None:
+    r = run(sandbox, "custom-healthy")
+    assert r.result == "Promoted", r.reason
+    assert r.final_traffic == {"2.0.0": 100}
