@@ -11,3 +11,6 @@ __version__ = "0.1.0"
 GROUP = "modeldeploy.io"
 VERSION = "v1alpha1"
 PLURAL = "modeldeployments"
+#: The one-shot command a person sets (`kubectl modeldeploy promote`); the operator
+#: acts on it once and removes it.
+COMMAND_ANNOTATION = f"{GROUP}/command"

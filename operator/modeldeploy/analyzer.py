@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from collections.abc import Mapping
 from typing import Any
 
+from . import providers, routers
+from .providers import MetricProvider
+from .routing import MetricSeries
 from .state import Status, parse_time
 from .spec import Spec
 from .validation import allow_custom_queries
@@ -28,45 +31,28 @@ def _error(message: str) -> AnalysisResult:
 
 
 class Analyzer:
-    def __init__(self, provider: Any | None, templates: Mapping[str, str] | None = None,
+    def __init__(self, provider: MetricProvider | None, templates: Mapping[str, str] | None = None,
                  allow_custom_queries: bool = False) -> None:
         self.provider = provider
+        # The provider's templates for the router's series (None: the Seldon defaults).
         self.templates = templates
         # Per-object PromQL (metrics[].query, analysis.queries) can read any namespace:
         # an admin opt-in (MODELDEPLOY_ALLOW_CUSTOM_QUERIES), enforced by spec.parse.
         self.allow_custom_queries = allow_custom_queries
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> Analyzer:
-        """The Prometheus server from MODELDEPLOY_PROMETHEUS_URL (none: metrics are Errors).
-
-        Credentials come from the environment, which the chart fills from a Secret:
-        MODELDEPLOY_PROMETHEUS_TOKEN (bearer), or MODELDEPLOY_PROMETHEUS_USERNAME and
-        MODELDEPLOY_PROMETHEUS_PASSWORD (basic); MODELDEPLOY_PROMETHEUS_TIMEOUT in seconds;
-        MODELDEPLOY_PROMETHEUS_CA_FILE, a CA bundle for https; MODELDEPLOY_QUERIES_FILE, a
-        YAML map of PromQL templates (latency, errors, outputs, reward, feedback);
-        MODELDEPLOY_ALLOW_CUSTOM_QUERIES=true lets objects bring their own PromQL.
-        """
+    def from_env(cls, env: Mapping[str, str] = os.environ, series: MetricSeries | None = None,
+                 wrap: Callable[[MetricProvider], MetricProvider] | None = None) -> Analyzer:
+        """The provider that MODELDEPLOY_METRIC_PROVIDER names (see `providers.from_env`;
+        each reads its own settings), querying the router's `series` (default: MODELDEPLOY_ROUTER's), wrapped by `wrap`
+        (metrics' instrumentation); MODELDEPLOY_ALLOW_CUSTOM_QUERIES=true lets objects
+        bring their own PromQL."""
         allow = allow_custom_queries(env)
-        url = env.get("MODELDEPLOY_PROMETHEUS_URL")
-        if not url:
+        configured = providers.from_env(env, series or routers.from_env(env).series)
+        if configured is None:
             return cls(None, allow_custom_queries=allow)
-        from .providers.prometheus import PrometheusProvider
-
-        templates = None
-        if env.get("MODELDEPLOY_QUERIES_FILE"):  # operator-wide PromQL templates (the chart's ConfigMap)
-            import yaml
-
-            with open(env["MODELDEPLOY_QUERIES_FILE"]) as f:
-                templates = yaml.safe_load(f) or None
-        token = env.get("MODELDEPLOY_PROMETHEUS_TOKEN")
-        user, password = env.get("MODELDEPLOY_PROMETHEUS_USERNAME"), env.get("MODELDEPLOY_PROMETHEUS_PASSWORD")
-        return cls(PrometheusProvider(
-            url, timeout=float(env.get("MODELDEPLOY_PROMETHEUS_TIMEOUT", "5")),
-            headers={"Authorization": f"Bearer {token}"} if token else None,
-            auth=(user, password) if user and password else None,
-            verify=env.get("MODELDEPLOY_PROMETHEUS_CA_FILE") or True,
-        ), templates, allow)
+        provider = wrap(configured.provider) if wrap else configured.provider
+        return cls(provider, configured.templates, allow)
 
     def analyse(self, spec: Spec, status: Status, namespace: str, name: str, now: datetime) -> AnalysisResult:
         if not spec.analysis.has_metrics:
@@ -91,14 +77,15 @@ class Analyzer:
         """The A/B reward comparison over the whole test so far, as a status dict."""
         if self.provider is None:
             return {"outcome": Outcome.ERROR.value, "message": "no Prometheus configured (MODELDEPLOY_PROMETHEUS_URL)"}
-        from .analysis import Target, measure_rewards
+        from .analysis import Target, Templates, measure_rewards
 
         started = parse_time(status.stepStartedAt) or now
         target = Target(namespace=namespace, deployment=name, baseline=status.stablePredictor or "",
                         candidate=status.candidatePredictor or "",
                         window=f"{max(1, int((now - started).total_seconds()))}s")
         try:
-            r = measure_rewards(target, self.provider, self.templates, min_samples=spec.strategy.ab_min_samples,
+            templates = Templates.from_mapping(self.templates, "operator templates") if self.templates else None
+            r = measure_rewards(target, self.provider, templates, min_samples=spec.strategy.ab_min_samples,
                                 confidence=spec.strategy.ab_confidence, at=now.timestamp(),
                                 sequential=spec.analysis.method == SEQUENTIAL)
         except Exception as e:  # noqa: BLE001 - an Error outcome holds the test, never decides it

@@ -47,14 +47,13 @@ from typing import Any, NoReturn
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from . import GROUP, PLURAL, VERSION, __version__
+from . import COMMAND_ANNOTATION, GROUP, PLURAL, VERSION, __version__
 from .cli_data import FROM_EVENTS, FROM_STATUS, dump, history_doc, list_doc, status_doc, status_history
 from .cli_format import FINISHING, IN_ROLLOUT, Style, fit, parse_duration, render_history, render_list, render_status
 from .cli_kube import (EXIT_ERROR, EXIT_FORBIDDEN, EXIT_NOT_FOUND, EXIT_NOT_PROMOTED, EXIT_OK, EXIT_PAUSED,  # noqa: F401
                        EXIT_STATE, EXIT_TIMEOUT, EXIT_USAGE, CliError, Kubectl, connect, now_utc)
 from .state import FAILED, PAUSE_COMMAND, PAUSE_USER, PAUSED, STABLE
 
-COMMAND_ANNOTATION = f"{GROUP}/command"  # kube.COMMAND_ANNOTATION, without importing the operator's I/O
 EXIT_CODES = {
     EXIT_OK: "ok; with --exit-when-done: promoted (Stable)", EXIT_ERROR: "error", EXIT_USAGE: "usage",
     EXIT_NOT_FOUND: "not found", EXIT_FORBIDDEN: "forbidden or unauthorised",
@@ -213,7 +212,7 @@ def plan(command: str, mdep: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     if command == "retry":
         lr = st.get("lastRollout") or {}
         wanted = (spec.get("model") or {}).get("version")
-        if phase != "Failed" or not lr or wanted == st.get("stableVersion"):
+        if phase != FAILED or not lr or wanted == st.get("stableVersion"):
             raise CliError(f"nothing to retry: {_phase_line(mdep)} (retry restarts a rollout that was rolled back "
                            "or aborted, while spec.model.version still names it)", EXIT_STATE)
         return annotate, f"roll out {wanted} again from the first step"
@@ -227,10 +226,10 @@ def plan(command: str, mdep: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     if command == "resume":
         if spec.get("paused"):
             body: dict[str, Any] = {"spec": {"paused": False}}
-            if phase == "Paused":
+            if phase == PAUSED:
                 body.update(annotate)
             return body, "clear spec.paused and continue the rollout from where it was held"
-        if phase != "Paused":
+        if phase != PAUSED:
             if phase not in IN_ROLLOUT:
                 raise _no_rollout(mdep)
             raise CliError(f"not paused: {_phase_line(mdep)}", EXIT_STATE)
@@ -242,9 +241,9 @@ def _done(command: str, mdep: Mapping[str, Any]) -> bool:
     ann = (mdep["metadata"].get("annotations") or {}).get(COMMAND_ANNOTATION)
     phase = (mdep.get("status") or {}).get("phase")
     if command == "pause":
-        return phase == "Paused"
+        return phase == PAUSED
     if command == "resume":
-        return ann is None and phase != "Paused"
+        return ann is None and phase != PAUSED
     return ann is None
 
 

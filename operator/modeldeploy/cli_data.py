@@ -75,9 +75,11 @@ def status_history(mdep: Mapping[str, Any]) -> list[EventRow] | None:
             continue
         t = parse_time(h.get("time"))
         seq = h.get("seq")
+        version, stable = h.get("version"), h.get("stable")
         rows.append((seq if isinstance(seq, int) else n,
                      EventRow(t or datetime.fromtimestamp(0, timezone.utc), str(h.get("type") or ""),
-                              str(h.get("reason") or h.get("type") or ""), str(h.get("message") or ""))))
+                              str(h.get("reason") or h.get("type") or ""), str(h.get("message") or ""),
+                              version=str(version) if version else None, stable=str(stable) if stable else None)))
     rows.sort(key=lambda r: r[0])  # seq orders entries written within the same second
     return [r for _, r in rows]
 

@@ -12,10 +12,14 @@ from typing import Any
 from .schema import DEFAULTS
 from .spec import SpecError, parse_duration as go_seconds
 from .cli_text import PLAIN, Style, age, bar, duration, fit, number, parse_time, table  # noqa: F401 - cli.py imports fit from here
-from .state import IN_ROLLOUT, PROMOTING, ROLLING_BACK  # noqa: F401 - cli.py imports IN_ROLLOUT from here
+from . import COMMAND_ANNOTATION
+from .state import (  # noqa: F401 - cli.py imports IN_ROLLOUT from here
+    AB_TESTING, FAILED, IN_ROLLOUT, PAUSE_ERRORS, PAUSE_INCONCLUSIVE, PAUSE_USER, PAUSED, PENDING, PROGRESSING,
+    PROMOTING, ROLLING_BACK, SHADOWING, Result,
+)
 
 FINISHING = (PROMOTING, ROLLING_BACK)
-RESULTS = ("Promoted", "RolledBack", "Aborted", "NoWinner")
+RESULTS = tuple(Result)
 #: Events that open a new rollout (or a fresh deployment) in `history`.
 OPENERS = ("RolloutStarted", "Superseded", "Deploying")
 
@@ -28,6 +32,9 @@ class EventRow:
     reason: str
     message: str
     count: int = 1
+    # From status.history, which records them; an Event only says them in its message.
+    version: str | None = None
+    stable: str | None = None
 
 
 # -- small formatters ----------------------------------------------------------------------
@@ -52,7 +59,7 @@ def steps_of(mdep: Mapping[str, Any]) -> list[int]:
 
 def is_ab_test(mdep: Mapping[str, Any]) -> bool:
     st, strategy = mdep.get("status") or {}, (mdep.get("spec") or {}).get("strategy") or {}
-    return st.get("phase") == "ABTesting" or st.get("pausedFrom") == "ABTesting" or strategy.get("type") == "ABTest"
+    return st.get("phase") == AB_TESTING or st.get("pausedFrom") == AB_TESTING or strategy.get("type") == "ABTest"
 
 
 def step_text(mdep: Mapping[str, Any]) -> str:
@@ -120,41 +127,41 @@ def _next_steps(mdep: Mapping[str, Any]) -> str | None:
     st, spec = mdep.get("status") or {}, mdep.get("spec") or {}
     name, phase = _meta(mdep).get("name", "NAME"), st.get("phase")
     cmd = f"kubectl modeldeploy {{}} {name}"
-    if phase == "Paused":
+    if phase == PAUSED:
         reason = st.get("pauseReason")
-        if reason == "user" or spec.get("paused"):
+        if reason == PAUSE_USER or spec.get("paused"):
             return f"paused by spec.paused; `{cmd.format('resume')}` to continue, `{cmd.format('abort')}` to roll back"
-        if reason == "inconclusive":
+        if reason == PAUSE_INCONCLUSIVE:
             return (f"not enough requests to judge the candidate: check it gets traffic; it resumes by itself when "
                     f"analysis passes, or `{cmd.format('resume')}` / `{cmd.format('abort')}`")
-        if reason == "errors":
+        if reason == PAUSE_ERRORS:
             return (f"the operator cannot read metrics (is Prometheus up? see the Error checks); it resumes by itself "
                     f"when they pass, or `{cmd.format('resume')}` / `{cmd.format('abort')}`")
         return f"`{cmd.format('resume')}` to continue, `{cmd.format('abort')}` to roll back"
-    if phase == "ABTesting":
+    if phase == AB_TESTING:
         ab = st.get("abTest") or {}
         if ab.get("winner") == "candidate":
             return (f"the candidate won the A/B test and promoteWinner is false: `{cmd.format('promote')}` adopts it, "
                     f"`{cmd.format('abort')}` keeps {st.get('stableVersion')}")
         return (f"the test decides at minSamples feedback per version or maxDuration; `{cmd.format('promote')}` adopts "
                 f"the candidate now, `{cmd.format('abort')}` ends the test")
-    if phase in ("Progressing", "Shadowing"):
+    if phase in (PROGRESSING, SHADOWING):
         if not st.get("stepStartedAt"):
             return "waiting for Seldon to report the candidate ready (it gets no traffic until then)"
         return f"`{cmd.format('promote')}` skips the remaining steps; `{cmd.format('abort')}` rolls back now"
-    if phase == "Failed":
+    if phase == FAILED:
         lr = st.get("lastRollout") or {}
         if lr:
             return (f"{lr.get('version')} was {lr.get('result')}; fix it and set a new spec.model.version, or "
                     f"`{cmd.format('retry')}` to roll the same version out again")
         return "the stable version never became available: check the SeldonDeployment and its pods"
-    if phase == "Pending":
+    if phase == PENDING:
         return "waiting for Seldon to report the model available (kubectl get sdep, then the pods)"
     return None
 
 
 def render_status(mdep: Mapping[str, Any], events: Sequence[EventRow], now: datetime, style: Style = PLAIN,
-                  max_events: int = 10, command_annotation: str = "modeldeploy.io/command") -> str:
+                  max_events: int = 10, command_annotation: str = COMMAND_ANNOTATION) -> str:
     meta, spec, st = _meta(mdep), mdep.get("spec") or {}, mdep.get("status") or {}
     phase = st.get("phase") or "-"
     lines: list[str] = []
@@ -164,7 +171,7 @@ def render_status(mdep: Mapping[str, Any], events: Sequence[EventRow], now: date
 
     field("Name", f"{meta.get('name')}  (namespace {meta.get('namespace')})")
     phase_text = style.word(phase)
-    if phase == "Paused" and st.get("pauseReason"):
+    if phase == PAUSED and st.get("pauseReason"):
         phase_text += f" ({st['pauseReason']})"
     field("Phase", phase_text)
     if st.get("message"):
@@ -231,9 +238,9 @@ def render_status(mdep: Mapping[str, Any], events: Sequence[EventRow], now: date
         rows = []
         weight = int(st.get("candidateWeight") or 0)
         has_cand = bool(st.get("candidatePredictor")) and phase in IN_ROLLOUT + FINISHING
-        if phase == "Promoting":
+        if phase == PROMOTING:
             weight = 100
-        elif phase == "RollingBack":
+        elif phase == ROLLING_BACK:
             weight = 0
         shadow = bool(st.get("shadow")) and has_cand
         stable_w = 100 if (shadow or not has_cand) else 100 - weight
@@ -302,6 +309,8 @@ def render_status(mdep: Mapping[str, Any], events: Sequence[EventRow], now: date
 
 
 # -- history ----------------------------------------------------------------------------------
+# Events (the fallback when an object has no status.history) say the versions only in
+# their messages.
 _ROLLING_OUT = re.compile(r"Rolling out (\S+) \(stable ([^)]+)\)")
 _DEPLOYING = re.compile(r"[Dd]eploying (\S+)")
 
@@ -335,7 +344,10 @@ def group_rollouts(events: Sequence[EventRow]) -> list[Rollout]:
                 groups[-1].result, groups[-1].finished_at = "Superseded", e.time
             if e.reason == "Deploying":
                 m = _DEPLOYING.search(e.message)
-                groups.append(Rollout("deployment", m.group(1) if m else "?", None, [e]))
+                version = e.version or (m.group(1) if m else "?")
+                groups.append(Rollout("deployment", version, None, [e]))
+            elif e.version:
+                groups.append(Rollout("rollout", e.version, e.stable, [e]))
             else:
                 m = _ROLLING_OUT.search(e.message)
                 groups.append(Rollout("rollout", m.group(1) if m else "?", m.group(2) if m else None, [e]))

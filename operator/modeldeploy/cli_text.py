@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from .state import Phase, Result
+from .verdicts import Outcome
+
 
 def parse_time(s: Any) -> datetime | None:
     if isinstance(s, datetime):
@@ -26,14 +29,12 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CODES = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": "35", "cyan": "36", "bold": "1",
           "dim": "2"}
 _COLOURS = {
-    # phases
-    "Stable": "green", "Pending": "yellow", "Shadowing": "cyan", "Progressing": "cyan", "ABTesting": "cyan",
-    "Paused": "yellow",
-    "Promoting": "green", "RollingBack": "red", "Failed": "red",
-    # verdicts
-    "Pass": "green", "Fail": "red", "Inconclusive": "yellow", "Error": "magenta",
-    # rollout results and event types
-    "Promoted": "green", "RolledBack": "red", "Aborted": "yellow", "NoWinner": "yellow", "Warning": "yellow",
+    Phase.STABLE: "green", Phase.PENDING: "yellow", Phase.SHADOWING: "cyan", Phase.PROGRESSING: "cyan",
+    Phase.AB_TESTING: "cyan", Phase.PAUSED: "yellow", Phase.PROMOTING: "green", Phase.ROLLING_BACK: "red",
+    Phase.FAILED: "red",
+    Outcome.PASS: "green", Outcome.FAIL: "red", Outcome.INCONCLUSIVE: "yellow", Outcome.ERROR: "magenta",
+    Result.PROMOTED: "green", Result.ROLLED_BACK: "red", Result.ABORTED: "yellow", Result.NO_WINNER: "yellow",
+    "Warning": "yellow",  # an event type
 }
 
 

@@ -31,9 +31,9 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from . import GROUP, PLURAL, VERSION, metrics, notify, rollout, routers
+from . import COMMAND_ANNOTATION, GROUP, PLURAL, VERSION, metrics, notify, rollout, routers
 from .analyzer import Analyzer
-from .kube import COMMAND_ANNOTATION, Kube, api_client
+from .kube import Kube, api_client
 from .scheduler import Book, newer, next_due
 from .spec import SpecError, parse_object
 from .validation import invalid_spec_status
@@ -197,8 +197,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     instance = os.environ.get("POD_ID") or socket.gethostname()
     _pool = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="reconcile")
     _kube = Kube(api_client(CONCURRENCY + 1), instance=instance)
-    _analyzer = Analyzer.from_env()
-    _analyzer.provider = metrics.instrument(_analyzer.provider)  # counts query errors by kind
+    _analyzer = Analyzer.from_env(series=ROUTER.series, wrap=metrics.instrument)  # counts query errors by kind
     metrics.serve_from_env()  # MODELDEPLOY_METRICS_PORT; unset, 0 or off: no server
     log.info("reconciling with %d threads, resync every %.0fs", CONCURRENCY, RESYNC_SECONDS)
 

@@ -11,11 +11,9 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from . import GROUP, PLURAL, VERSION
+from . import COMMAND_ANNOTATION, GROUP, PLURAL, VERSION
 from .events import Recorder
 from .routing import Resource
-
-COMMAND_ANNOTATION = f"{GROUP}/command"
 
 
 def api_client(pool: int | None = None) -> client.ApiClient:

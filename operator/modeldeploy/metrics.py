@@ -33,17 +33,17 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from .providers import MetricQueryError, ProviderTimeout, ProviderUnreachable, QueryFailed
-from .rollout import FAILED, IN_ROLLOUT, PROMOTING, ROLLING_BACK, STABLE, Decision
+from .providers import MetricProvider, MetricQueryError, ProviderTimeout, ProviderUnreachable, QueryFailed, Sample
+from .rollout import FAILED, IN_ROLLOUT, PROMOTING, ROLLING_BACK, STABLE, Decision, Phase, Result
 from .verdicts import AnalysisResult, Outcome
 
 log = logging.getLogger("modeldeploy.metrics")
 
 #: Every phase gets a series (0 or 1), so `== 1` selects the current one and a phase
 #: change never leaves a stale 1 behind. A phase outside this list is exported too.
-PHASES = ("Pending", "Stable", "Shadowing", "Progressing", "ABTesting", "Paused", "Promoting", "RollingBack", "Failed")
+PHASES = tuple(p.value for p in Phase)
 #: status.lastRollout.result; NoWinner: an A/B test ended without a significantly better candidate.
-RESULTS = ("Promoted", "RolledBack", "Aborted", "NoWinner")
+RESULTS = tuple(r.value for r in Result)
 VERDICTS = tuple(o.value for o in Outcome)
 #: ``kind`` of modeldeploy_metric_query_errors_total: how a query to Prometheus failed.
 QUERY_ERROR_KINDS = ("unreachable", "timeout", "query_failed", "other")
@@ -257,11 +257,11 @@ class InstrumentedProvider:
     The analysis turns query errors into Error verdicts deep inside; wrapping the provider
     is the one place that sees every failed query with its kind."""
 
-    def __init__(self, provider: Any, metrics: OperatorMetrics) -> None:
+    def __init__(self, provider: MetricProvider, metrics: OperatorMetrics) -> None:
         self.provider = provider
         self.metrics = metrics
 
-    def query(self, promql: str, at: float | None = None) -> Any:
+    def query(self, promql: str, at: float | None = None) -> list[Sample]:
         try:
             return self.provider.query(promql, at)
         except MetricQueryError as e:
@@ -320,9 +320,9 @@ def forget(namespace: str, name: str) -> None:
     default().forget(namespace, name)
 
 
-def instrument(provider: Any) -> Any:
-    """Wrap a metric provider so failed queries are counted (None stays None)."""
-    return None if provider is None else InstrumentedProvider(provider, default())
+def instrument(provider: MetricProvider) -> MetricProvider:
+    """Wrap a metric provider so failed queries are counted."""
+    return InstrumentedProvider(provider, default())
 
 
 def serve(port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - a pod's port, reached through its Service

@@ -46,7 +46,7 @@ from .spec import Spec
 from .state import (  # noqa: F401 - re-exported: rollout.Status, rollout.PENDING, ...
     AB_TESTING, COMMANDS, FAILED, HISTORY_LIMIT, IN_ROLLOUT, PAUSE_COMMAND, PAUSE_ERRORS, PAUSE_INCONCLUSIVE,
     PAUSE_STABLE_UNREADY, PAUSE_USER, PAUSED, PENDING, PROGRESSING, PROMOTING, ROLLING_BACK, SHADOWING, STABLE,
-    Decision, Event, Observation, Status, iso, parse_time, predictors,
+    Decision, Event, Observation, Phase, Result, Status, iso, parse_time, predictors,
 )
 from .transitions import Transitions
 from .verdicts import AnalysisResult, Outcome
@@ -119,14 +119,14 @@ class _Machine(Transitions):
         """What ends a rollout in any of its phases: a version edit, abort, Seldon's Failed."""
         v, st, cmd = self.spec.model.version, self.st, self.obs.command
         if v == st.stableVersion:
-            self.roll_back("Aborted", "spec.model.version was set back to the stable version")
+            self.roll_back(Result.ABORTED, "spec.model.version was set back to the stable version")
         elif v != st.candidateVersion:
             self.start_rollout("Superseded", f"{st.candidateVersion} was superseded mid-rollout by {v}; starting over. ")
         elif cmd == "abort":
             self.command_event("abort", "aborting the rollout")
-            self.roll_back("Aborted", "aborted by a user")
+            self.roll_back(Result.ABORTED, "aborted by a user")
         elif failure := self.obs.routing.failure(st.candidatePredictor or ""):
-            self.roll_back("RolledBack", f"Seldon reports the candidate failed: {failure}")
+            self.roll_back(Result.ROLLED_BACK, f"Seldon reports the candidate failed: {failure}")
         else:
             return False
         return True
@@ -175,7 +175,7 @@ class _Machine(Transitions):
                 # No replica left: every request routed to it fails, and Seldon re-routes
                 # only once all of its Deployments are ready, so a 0 % weight would not take
                 # effect. Removing the predictor is the one change that protects users.
-                self.roll_back("RolledBack", "the candidate has no available replica left, so every request "
+                self.roll_back(Result.ROLLED_BACK, "the candidate has no available replica left, so every request "
                                "routed to it fails; it is removed at once")
                 return True
             if st.candidateUnreadySince is None:
@@ -184,7 +184,7 @@ class _Machine(Transitions):
                           f"{st.candidateWeight}% returns to {st.stableVersion} now; it is rolled back unless "
                           f"ready again within readinessGrace {grace:.0f}s.", warning=True)
             elif self.elapsed(st.candidateUnreadySince) >= grace:
-                self.roll_back("RolledBack", f"the candidate stayed unready for readinessGrace {grace:.0f}s")
+                self.roll_back(Result.ROLLED_BACK, f"the candidate stayed unready for readinessGrace {grace:.0f}s")
             return True
         if st.candidateUnreadySince is not None:
             paused = st.phase == PAUSED
@@ -226,7 +226,7 @@ class _Machine(Transitions):
                 self.first_step(f"{st.candidateVersion} is ready")
             return
         if self.elapsed(st.rolloutStartedAt) > s.progress_deadline:
-            self.roll_back("RolledBack", f"the candidate was not ready within progressDeadline {s.progress_deadline:.0f}s")
+            self.roll_back(Result.ROLLED_BACK, f"the candidate was not ready within progressDeadline {s.progress_deadline:.0f}s")
 
     def first_step(self, why: str) -> None:
         steps = self.spec.strategy.steps
@@ -271,11 +271,11 @@ class _Machine(Transitions):
             self.command_event(cmd, "refused: the promotion is already under way; abort returns all traffic "
                                f"to {st.stableVersion}")
         if not self.ready(st.candidatePredictor):
-            return self.roll_back("RolledBack", "the candidate became unready while it was being promoted")
+            return self.roll_back(Result.ROLLED_BACK, "the candidate became unready while it was being promoted")
         if self.obs.applied:
             return self.finish()
         if self.elapsed(st.stepStartedAt) > deadline:
-            self.roll_back("RolledBack", f"the 100% routing was not observed in Seldon within progressDeadline "
+            self.roll_back(Result.ROLLED_BACK, f"the 100% routing was not observed in Seldon within progressDeadline "
                            f"{deadline:.0f}s")
 
     def record(self, result: AnalysisResult) -> bool:
@@ -303,10 +303,10 @@ class _Machine(Transitions):
         why = "; ".join(f"{ch.name} {ch.outcome.value}: {ch.message}" for ch in result.checks
                         if ch.outcome == Outcome.FAIL) or result.summary()
         if result.decisive_fail:
-            self.roll_back("RolledBack", f"the evidence against it crossed its threshold: {why}")
+            self.roll_back(Result.ROLLED_BACK, f"the evidence against it crossed its threshold: {why}")
             return False
         if c["failed"] >= a.failure_limit:
-            self.roll_back("RolledBack", f"{c['failed']} failed analyses (failureLimit {a.failure_limit}): {why}")
+            self.roll_back(Result.ROLLED_BACK, f"{c['failed']} failed analyses (failureLimit {a.failure_limit}): {why}")
             return False
         if self.st.phase != PAUSED and c["inconclusive"] >= a.inconclusive_limit:
             self.pause(PAUSE_INCONCLUSIVE, f"Paused: {c['inconclusive']} inconclusive analyses in a row "
@@ -369,7 +369,7 @@ class _Machine(Transitions):
                 if not over:
                     return  # the reward says yes; the guards have not said Pass for this test yet
                 guard = (st.lastAnalysis or {}).get("message", "no analysis")
-                return self.roll_back("NoWinner", f"A/B test: {st.candidateVersion} earned more reward ({numbers}) "
+                return self.roll_back(Result.NO_WINNER, f"A/B test: {st.candidateVersion} earned more reward ({numbers}) "
                                       f"but its guard checks did not pass within maxDuration (latest: {guard}); "
                                       f"{st.stableVersion} stays")
             if s.ab_promote_winner:
@@ -381,7 +381,7 @@ class _Machine(Transitions):
         why = f"{st.stableVersion} earns more reward" if winner == "baseline" else "no significant difference in reward"
         if not decisive:
             why = f"no decision within maxDuration {s.ab_max_duration:.0f}s"
-        self.roll_back("NoWinner", f"A/B test: {why} ({numbers}); {st.stableVersion} stays")
+        self.roll_back(Result.NO_WINNER, f"A/B test: {why} ({numbers}); {st.stableVersion} stays")
 
     # -- commands ----------------------------------------------------------------------
     def refuse_command(self) -> None:
@@ -407,7 +407,7 @@ def _conditions(st: Status, obs: Observation, now: datetime, generation: int | N
     wanted = {
         "Ready": ("True" if ready else "False", "Available" if ready else "NotAvailable",
                   f"{st.stableVersion} is {'serving' if ready else 'not available'}"),
-        "Progressing": ("True" if progressing else "False", st.phase or "Pending",
+        "Progressing": ("True" if progressing else "False", st.phase or PENDING,
                         f"rolling out {st.candidateVersion}" if progressing else "no rollout in progress"),
     }
     old = {c["type"]: c for c in st.conditions}

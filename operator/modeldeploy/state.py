@@ -7,6 +7,7 @@ the tests can read a status without the transition rules.
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,8 +17,34 @@ from .routing import Observation as RoutingObservation, Predictor
 from .spec import ModelSpec
 from .verdicts import AnalysisResult
 
-PENDING, STABLE, SHADOWING, PROGRESSING, PAUSED = "Pending", "Stable", "Shadowing", "Progressing", "Paused"
-PROMOTING, ROLLING_BACK, FAILED, AB_TESTING = "Promoting", "RollingBack", "Failed", "ABTesting"
+
+
+class Phase(enum.StrEnum):
+    """`status.phase`; the values are the API's (CRD, metrics, dashboards read them)."""
+
+    PENDING = "Pending"
+    STABLE = "Stable"
+    SHADOWING = "Shadowing"
+    PROGRESSING = "Progressing"
+    AB_TESTING = "ABTesting"
+    PAUSED = "Paused"
+    PROMOTING = "Promoting"
+    ROLLING_BACK = "RollingBack"
+    FAILED = "Failed"
+
+
+class Result(enum.StrEnum):
+    """How a rollout ended (`status.lastRollout.result`, modeldeploy_rollouts_total)."""
+
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"  # the candidate was worse or broken
+    ABORTED = "Aborted"  # a person, or a newer spec
+    NO_WINNER = "NoWinner"  # an A/B test found no better version
+
+
+PENDING, STABLE, SHADOWING, PROGRESSING, PAUSED = (
+    Phase.PENDING, Phase.STABLE, Phase.SHADOWING, Phase.PROGRESSING, Phase.PAUSED)
+PROMOTING, ROLLING_BACK, FAILED, AB_TESTING = Phase.PROMOTING, Phase.ROLLING_BACK, Phase.FAILED, Phase.AB_TESTING
 IN_ROLLOUT = (SHADOWING, PROGRESSING, AB_TESTING, PAUSED)
 COMMANDS = ("promote", "abort", "pause", "resume", "retry")
 # Why a rollout is Paused, and so what resumes it: `spec.paused: false` (USER), the resume
@@ -75,7 +102,7 @@ class Status:
     abTest: Mapping[str, Any] | None = None
     conditions: tuple[Mapping[str, Any], ...] = ()
     observedGeneration: int | None = None
-    # Every transition, oldest first: {seq, time, type, reason, message}. `seq` names the
+    # Every transition, oldest first: {seq, time, type, reason, message, version, stable}. `seq` names the
     # transition's Event, so a restarted operator can post what it missed, once.
     history: tuple[Mapping[str, Any], ...] = ()
 
@@ -95,7 +122,18 @@ class Status:
         d = dataclasses.asdict(self)
         d["conditions"] = [dict(c) for c in self.conditions]
         d["history"] = [dict(h) for h in self.history]
-        return d
+        return plain(d)
+
+
+def plain(value: Any) -> Any:
+    """`value` with enum members as their plain strings: what JSON and YAML writers take."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    return value
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from .routing import predictor_name
 from .spec import Spec
 from .state import (
     AB_TESTING, FAILED, HISTORY_LIMIT, PAUSE_COMMAND, PAUSE_USER, PAUSED, PENDING, PROGRESSING, PROMOTING,
-    ROLLING_BACK, SHADOWING, STABLE, Event, Observation, Status, iso, parse_time,
+    ROLLING_BACK, SHADOWING, STABLE, Event, Observation, Result, Status, iso, parse_time,
 )
 
 
@@ -34,7 +34,11 @@ class Transitions:
         history = self.st.history
         seq = int(history[-1].get("seq", 0)) + 1 if history else 1
         kind = "Warning" if warning else "Normal"
-        entry = {"seq": seq, "time": iso(self.now), "type": kind, "reason": reason, "message": message}
+        reason = str(reason)  # a Result names its event; the event holds the plain string
+        entry = {"seq": seq, "time": iso(self.now), "type": kind, "reason": reason, "message": message,
+                 # What the entry is about, for readers of the history (the plugin): the
+                 # version rolled out or deployed, and the stable one beside it.
+                 "version": self.st.candidateVersion or self.st.stableVersion, "stable": self.st.stableVersion}
         self.events.append(Event(kind, reason, message, seq))
         self.set(message=message, history=(history + (entry,))[-HISTORY_LIMIT:])
 
@@ -80,20 +84,18 @@ class Transitions:
         self.set(phase=phase or self.st.phase, shadow=False, candidateWeight=weight, stepWeight=weight,
                  step=sum(1 for w in steps if w < weight), stepStartedAt=iso(self.now))
 
-    def roll_back(self, result: str, reason: str) -> None:
-        """`result`: RolledBack (the candidate was worse or broken), Aborted (a person or a
-        newer spec), NoWinner (an A/B test found no better version)."""
+    def roll_back(self, result: Result, reason: str) -> None:
         self.set(phase=ROLLING_BACK, candidateWeight=0, shadow=False, candidateUnreadySince=None,
                  pendingResult={"result": result, "reason": reason})
-        verb = {"RolledBack": "Rolling back", "NoWinner": "Ending the A/B test of"}.get(result, "Aborting")
-        self.emit({"RolledBack": "RollingBack", "NoWinner": "NoWinner"}.get(result, "Aborting"),
+        verb = {Result.ROLLED_BACK: "Rolling back", Result.NO_WINNER: "Ending the A/B test of"}.get(result, "Aborting")
+        self.emit({Result.ROLLED_BACK: "RollingBack", Result.NO_WINNER: "NoWinner"}.get(result, "Aborting"),
                   f"{verb} {self.st.candidateVersion}: {reason}. All traffic returns to {self.st.stableVersion}.",
-                  warning=result == "RolledBack")
+                  warning=result == Result.ROLLED_BACK)
 
     def promote(self, reason: str) -> None:
         # stepStartedAt now times the promotion itself (bounded by progressDeadline).
         self.set(phase=PROMOTING, shadow=False, candidateWeight=100, stepWeight=100, stepStartedAt=iso(self.now),
-                 pendingResult={"result": "Promoted", "reason": reason})
+                 pendingResult={"result": Result.PROMOTED, "reason": reason})
         self.emit("Promoting", f"Promoting {self.st.candidateVersion}: {reason}. It now takes 100% of traffic; "
                   f"{self.st.stableVersion} is removed once that routing is applied.")
 
@@ -115,26 +117,26 @@ class Transitions:
     def finish(self) -> None:
         """Second half of promote/roll back, once the 100/0 routing is in place."""
         pending = dict(self.st.pendingResult or {})
-        result = pending.get("result", "RolledBack")
+        result = Result(pending.get("result", Result.ROLLED_BACK))
         record = {"version": self.st.candidateVersion, "result": result, "reason": pending.get("reason", ""),
                   "finishedAt": iso(self.now)}
-        if result == "Promoted":
+        if result == Result.PROMOTED:
             self.set(stableVersion=self.st.candidateVersion, stablePredictor=self.st.candidatePredictor,
                      stableModel=self.st.candidateModel)
         old = self.st
-        self.set(phase=STABLE if result == "Promoted" else FAILED, lastRollout=record, candidateVersion=None,
+        self.set(phase=STABLE if result == Result.PROMOTED else FAILED, lastRollout=record, candidateVersion=None,
                  candidatePredictor=None, candidateModel=None, candidateWeight=0, stepWeight=0,
                  candidateUnreadySince=None, shadow=False, step=0, stepStartedAt=None, pendingResult=None,
                  pauseReason=None, pausedFrom=None)
-        if result == "Promoted":
-            self.emit("Promoted", f"{old.stableVersion} is now stable and serves 100% of traffic; "
+        if result == Result.PROMOTED:
+            self.emit(Result.PROMOTED, f"{old.stableVersion} is now stable and serves 100% of traffic; "
                       f"the previous predictor was removed.")
         else:
-            verb = {"RolledBack": "rolled back", "NoWinner": "not adopted"}.get(result, "aborted")
-            self.emit(result if result in ("RolledBack", "NoWinner") else "Aborted",
+            verb = {Result.ROLLED_BACK: "rolled back", Result.NO_WINNER: "not adopted"}.get(result, "aborted")
+            self.emit(result if result in (Result.ROLLED_BACK, Result.NO_WINNER) else Result.ABORTED,
                       f"{record['version']} was {verb} ({record['reason']}); {old.stableVersion} serves 100%. "
                       "Set a new spec.model.version, or annotate modeldeploy.io/command=retry, to try again.",
-                      warning=result == "RolledBack")
+                      warning=result == Result.ROLLED_BACK)
 
     def command_event(self, command: str, what: str) -> None:
         self.emit(f"Command{command.capitalize()}", f"modeldeploy.io/command={command}: {what}.",

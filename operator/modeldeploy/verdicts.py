@@ -17,7 +17,7 @@ from typing import Any
 SEQUENTIAL = "sequential"
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     PASS = "Pass"
     FAIL = "Fail"
     INCONCLUSIVE = "Inconclusive"

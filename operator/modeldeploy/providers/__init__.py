@@ -15,10 +15,14 @@ distinct outcomes.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
+
+if TYPE_CHECKING:
+    from ..routing import MetricSeries
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,43 @@ class MetricProvider(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Configured:
+    """A provider built from the operator's configuration, with the query templates it
+    runs for the router's metric series (its defaults, with operator overrides)."""
+
+    provider: MetricProvider
+    templates: Mapping[str, str]
+
+
+class ProviderModule(Protocol):
+    """What a provider module defines: its factory, which reads its own settings."""
+
+    def from_env(self, env: Mapping[str, str], series: MetricSeries) -> Configured | None:
+        """The configured provider, or None when its settings are absent (metrics then
+        give Error verdicts, saying which setting is missing)."""
+        ...
+
+
+#: Metric providers by MODELDEPLOY_METRIC_PROVIDER: the module (in this package) whose
+#: `from_env` builds it. Imported only when chosen, so the others' clients need not be
+#: installed.
+PROVIDERS: dict[str, str] = {
+    "prometheus": ".prometheus",
+}
+DEFAULT = "prometheus"
+
+
+def from_env(env: Mapping[str, str], series: MetricSeries) -> Configured | None:
+    """The provider MODELDEPLOY_METRIC_PROVIDER names (default prometheus), configured."""
+    name = env.get("MODELDEPLOY_METRIC_PROVIDER") or DEFAULT
+    if name not in PROVIDERS:
+        raise ValueError(f"MODELDEPLOY_METRIC_PROVIDER: unknown provider {name!r}; "
+                         f"known: {', '.join(sorted(PROVIDERS))}")
+    module = cast("ProviderModule", importlib.import_module(PROVIDERS[name], __name__))
+    return module.from_env(env, series)
+
+
 def _short(promql: str, limit: int = 160) -> str:
     return promql if len(promql) <= limit else promql[: limit - 3] + "..."
 
@@ -139,7 +180,9 @@ def by_label(samples: Sequence[Sample], label: str, promql: str) -> dict[str, fl
 
 
 __all__ = [
+    "Configured",
     "MetricProvider",
+    "PROVIDERS",
     "MetricQueryError",
     "NoData",
     "NotANumber",
@@ -149,5 +192,6 @@ __all__ = [
     "Sample",
     "TooManySeries",
     "by_label",
+    "from_env",
     "one_value",
 ]

@@ -17,14 +17,17 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 import urllib3
 from urllib3.util.retry import Retry
 
-from . import ProviderTimeout, ProviderUnreachable, QueryFailed, Sample
+from . import Configured, ProviderTimeout, ProviderUnreachable, QueryFailed, Sample
+
+if TYPE_CHECKING:
+    from ..routing import MetricSeries
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -142,6 +145,44 @@ class PrometheusProvider:
         except Exception:  # noqa: BLE001 - any failure means "not usable now"
             return False
         return True
+
+
+def from_env(env: Mapping[str, str], series: MetricSeries) -> Configured | None:
+    """The Prometheus server from MODELDEPLOY_PROMETHEUS_URL (none: metrics are Errors).
+
+    Credentials come from the environment, which the chart fills from a Secret:
+    MODELDEPLOY_PROMETHEUS_TOKEN (bearer), or MODELDEPLOY_PROMETHEUS_USERNAME and
+    MODELDEPLOY_PROMETHEUS_PASSWORD (basic); MODELDEPLOY_PROMETHEUS_TIMEOUT in seconds;
+    MODELDEPLOY_PROMETHEUS_CA_FILE, a CA bundle for https. The templates are the PromQL
+    for the router's `series`, with those of MODELDEPLOY_QUERIES_FILE (a YAML map of
+    latency, errors, outputs, reward, feedback; the chart's ConfigMap) in their place.
+    Overrides are checked when an analysis uses them, so a bad one is an Error verdict
+    naming it.
+    """
+    url = env.get("MODELDEPLOY_PROMETHEUS_URL")
+    if not url:
+        return None
+    from ..analysis.templates import default_queries
+
+    templates = default_queries(series)
+    if env.get("MODELDEPLOY_QUERIES_FILE"):
+        import yaml
+
+        with open(env["MODELDEPLOY_QUERIES_FILE"]) as f:
+            overrides = yaml.safe_load(f) or {}
+        if not isinstance(overrides, Mapping):
+            raise ValueError(f"MODELDEPLOY_QUERIES_FILE: {env['MODELDEPLOY_QUERIES_FILE']} must hold a YAML map "
+                             "of query name (latency, errors, outputs, reward, feedback) to PromQL")
+        templates.update(overrides)
+    token = env.get("MODELDEPLOY_PROMETHEUS_TOKEN")
+    user, password = env.get("MODELDEPLOY_PROMETHEUS_USERNAME"), env.get("MODELDEPLOY_PROMETHEUS_PASSWORD")
+    provider = PrometheusProvider(
+        url, timeout=float(env.get("MODELDEPLOY_PROMETHEUS_TIMEOUT", "5")),
+        headers={"Authorization": f"Bearer {token}"} if token else None,
+        auth=(user, password) if user and password else None,
+        verify=env.get("MODELDEPLOY_PROMETHEUS_CA_FILE") or True,
+    )
+    return Configured(provider, templates)
 
 
 def _is_read_timeout(e: requests.exceptions.ConnectionError) -> bool:
