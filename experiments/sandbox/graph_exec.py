@@ -33,9 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
-from prometheus_client import CollectorRegistry, Histogram
-
 from modelserver.launch import INTERFACE, seldon_env  # stdlib only: safe in this venv
+from prometheus_client import CollectorRegistry, Histogram
 
 from .exporter import EXECUTOR_BUCKETS
 from .processes import ManagedProcess, free_port
@@ -80,7 +79,7 @@ def deployment_names(sdep: str, predictor: dict[str, Any]) -> list[str]:
         containers = [c["name"] for c in (cs.get("spec") or {}).get("containers") or []]
         if containers:
             name = f"{sdep}-{predictor['name']}-{i}-" + "-".join(containers)
-            out.append(name if len(name) <= 63 else "seldon-" + hashlib.md5(name.encode()).hexdigest())  # noqa: S324
+            out.append(name if len(name) <= 63 else "seldon-" + hashlib.md5(name.encode()).hexdigest())
     return out
 
 
@@ -198,10 +197,10 @@ class GraphProcess:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the caller gave up (a probe timed out): nothing to answer
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 self._send(200 if outer.ready() else 503, b"{}")
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.path.endswith("/feedback"):
                     self._send(*outer.feedback(body))

@@ -12,10 +12,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .schema import DEFAULT_IMAGE, DEFAULTS, DNS_LABEL, IMAGE, LABEL_VALUE, URI, SpecError, parse_duration, positive_duration
+from .schema import (
+    DEFAULT_IMAGE,
+    DEFAULTS,
+    DNS_LABEL,
+    IMAGE,
+    LABEL_VALUE,
+    URI,
+    SpecError,
+    parse_duration,
+    positive_duration,
+)
 from .template import OutputSpec, PredictorTemplate, parse_output, parse_template
 
 if TYPE_CHECKING:  # imported in parse(): the analysis package needs numpy and scipy, the plugin must not
@@ -38,7 +48,7 @@ class ModelSpec:
     replicas: int = DEFAULTS["model.replicas"]
     # None: modeldeploy's own server. Part of the model so status keeps each version's.
     predictor: PredictorTemplate | None = None
-    output: OutputSpec = OutputSpec()
+    output: OutputSpec = field(default_factory=OutputSpec)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelSpec:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from .schema import DEFAULTS, DNS_LABEL, IMAGE, URI, SpecError
@@ -212,7 +213,7 @@ def parse_output(raw: Any, where: str = "spec.model.output") -> OutputSpec:
         bins = _list(bins, f"{where}.bins", MAX_BINS)
         if not bins or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bins):
             raise _fail(f"{where}.bins", f"must be 1 to {MAX_BINS} numbers (bin edges), e.g. [50, 100, 150]")
-        if any(a >= b for a, b in zip(bins, bins[1:])):
+        if any(a >= b for a, b in pairwise(bins)):
             raise _fail(f"{where}.bins", f"{bins} must be strictly increasing, e.g. [50, 100, 150]")
     kind = o.get("kind", "regressor" if bins else "classifier")
     if kind not in OUTPUT_KINDS:

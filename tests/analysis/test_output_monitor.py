@@ -8,12 +8,10 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from modeldeploy.analysis import Target, analyse
 from modeldeploy.analysis.sequential_analyse import Evidence
 from modeldeploy.providers.prometheus import PrometheusProvider
 from modeldeploy.verdicts import Outcome
-
 from sandbox.prometheus import Prometheus
 
 from .conftest import NAMESPACE, Exporter

@@ -8,7 +8,6 @@ one promoted."""
 from __future__ import annotations
 
 import pytest
-
 from sandbox import scenarios, stack
 
 

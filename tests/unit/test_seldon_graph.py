@@ -108,4 +108,4 @@ def test_tags_are_replaced_and_registry_ports_kept() -> None:
 
 def test_the_monitor_interface_is_the_model_servers() -> None:
     launch = Path(__file__).parents[2] / "model_server" / "modelserver" / "launch.py"
-    assert re.search(rf'^MONITOR_INTERFACE = "{re.escape(MONITOR_INTERFACE)}"$', launch.read_text(), re.M)
+    assert re.search(rf'^MONITOR_INTERFACE = "{re.escape(MONITOR_INTERFACE)}"$', launch.read_text(), re.MULTILINE)

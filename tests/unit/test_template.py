@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 import pytest
-
 from modeldeploy.spec import ModelSpec, SpecError, parse
 from modeldeploy.template import OutputSpec
 

@@ -26,9 +26,24 @@ from ..state import Status, parse_time
 from ..verdicts import AnalysisResult, CheckResult
 from . import checks
 from . import sequential_checks as sc
-from .config import DEFAULT_MAX_JENSEN_SHANNON, AnalysisSpec, CustomMetric, ErrorRateMetric, LatencyMetric, Metric, OutputMetric
+from .config import (
+    DEFAULT_MAX_JENSEN_SHANNON,
+    AnalysisSpec,
+    CustomMetric,
+    ErrorRateMetric,
+    LatencyMetric,
+    Metric,
+    OutputMetric,
+)
 from .query import QuerySession, Target
-from .templates import CLASS_LABEL, CODE_LABEL, REASON_LABEL, UNREADABLE_OUTPUTS, Templates, format_duration
+from .templates import (
+    CLASS_LABEL,
+    CODE_LABEL,
+    REASON_LABEL,
+    UNREADABLE_OUTPUTS,
+    Templates,
+    format_duration,
+)
 
 
 @dataclass(frozen=True)
