@@ -8,6 +8,8 @@ output with what it fed in. It exposes, for any deployment/predictor it is told 
   buckets and labels (``deployment_name, predictor_name, predictor_version, service,
   method, code``);
 * ``modeldeploy_predictions_total{class, deployment_name, predictor_name}``;
+* ``modeldeploy_outputs_total{output, ...}`` and
+  ``modeldeploy_outputs_unreadable_total{reason, ...}``, as the output monitor node exports them;
 * ``modeldeploy_feedback_total`` / ``modeldeploy_feedback_reward_total``, our model
   server's count of feedback and sum of rewards (prometheus_client appends ``_total``
   to counters, as the Seldon wrapper's CounterMetricFamily does).
@@ -43,6 +45,10 @@ class Exporter:
                                   buckets=EXECUTOR_BUCKETS, registry=self.registry)
         self.predictions = Counter("modeldeploy_predictions", "Predictions by output class",
                                    ("class", "deployment_name", "predictor_name"), registry=self.registry)
+        self.outputs = Counter("modeldeploy_outputs", "Outputs counted by the output monitor",
+                               ("output", "deployment_name", "predictor_name"), registry=self.registry)
+        self.unreadable = Counter("modeldeploy_outputs_unreadable", "Responses the output monitor could not read",
+                                  ("reason", "deployment_name", "predictor_name"), registry=self.registry)
         self.feedback = Counter("modeldeploy_feedback", "Feedback calls (or truth rows)",
                                 ("deployment_name", "predictor_name"), registry=self.registry)
         self.reward = Counter("modeldeploy_feedback_reward", "Sum of rewards",
@@ -69,7 +75,8 @@ class Exporter:
 
     def observe(self, d: Mapping[str, Any]) -> None:
         """Record traffic: {deployment, predictor, requests?: [[seconds, count, code?, service?]],
-        classes?: {class: count}, feedback?: {count, reward}}."""
+        classes?: {class: count}, outputs?: {output: count}, unreadable?: {reason: count},
+        feedback?: {count, reward}}."""
         with self.lock:
             for item in d.get("requests", []):
                 seconds, count = float(item[0]), int(item[1])
@@ -80,6 +87,9 @@ class Exporter:
                     h.observe(seconds)
             for cls, count in d.get("classes", {}).items():
                 self.predictions.labels(str(cls), d["deployment"], d["predictor"]).inc(float(count))
+            for counter, key in ((self.outputs, "outputs"), (self.unreadable, "unreadable")):
+                for label, count in d.get(key, {}).items():
+                    counter.labels(str(label), d["deployment"], d["predictor"]).inc(float(count))
             fb = d.get("feedback")
             if fb:
                 self.feedback.labels(d["deployment"], d["predictor"]).inc(float(fb["count"]))

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import urllib3
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_diabetes, load_digits
 
 from .router import PROTOCOL_HEADER
 
@@ -33,7 +33,7 @@ from .router import PROTOCOL_HEADER
 class LoadGenerator:
     def __init__(self, url: str, rate: float, feedback_fraction: float = 0.5, seed: int = 0,
                  workers: int = 16, feedback_base: Callable[[str], str | None] | None = None,
-                 protocol: str = "rest", malformed_fraction: float = 0.0) -> None:
+                 protocol: str = "rest", malformed_fraction: float = 0.0, dataset: str = "digits") -> None:
         self.url = url.rstrip("/")  # .../seldon/<ns>/<deployment>/api/v1.0
         self.malformed_fraction = malformed_fraction  # client mistakes: 3 features, not 64
         self.feedback_base = feedback_base  # version -> .../<predictor Service>/api/v1.0
@@ -42,8 +42,9 @@ class LoadGenerator:
         self._headers = {"Content-Type": "application/json", **({PROTOCOL_HEADER: "grpc"} if protocol == "grpc" else {})}
         self.rate = rate
         self.feedback_fraction = feedback_fraction
-        digits = load_digits()
-        self._x, self._y = digits.data.astype(np.float64), digits.target
+        # digits for the classifiers; diabetes (10 features, a score) for the regressors.
+        data = load_digits() if dataset == "digits" else load_diabetes()
+        self._x, self._y = data.data.astype(np.float64), data.target
         self._rng = random.Random(seed)
         self._http = urllib3.PoolManager(maxsize=workers, timeout=urllib3.Timeout(connect=2, read=15), retries=False)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="load")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,7 @@ RATE = 40.0  # requests per second, open loop
 
 
 def model_deployment(stack: Stack, name: str, artifact: str, model: str = "digits", **spec: Any) -> dict[str, Any]:
+    spec = copy.deepcopy(spec)
     body = {
         "apiVersion": "modeldeploy.io/v1alpha1",
         "kind": "ModelDeployment",
@@ -63,6 +65,8 @@ def model_deployment(stack: Stack, name: str, artifact: str, model: str = "digit
             "analysis": ANALYSIS,
         },
     }
+    model_fields = spec.pop("model_fields", {})  # more of spec.model, e.g. a regressor's output bins
+    body["spec"]["model"].update(model_fields)
     body["spec"].update(spec)
     return body
 
@@ -256,6 +260,20 @@ def _kill_candidate_at_50(stack: Stack, name: str, timeline: Timeline) -> None:
 # The operator's progressDeadline, short so that a never-ready candidate is rolled back
 # within a minute (Seldon itself would say Failed only after Kubernetes' 600 s).
 QUICK_DEADLINE: dict[str, Any] = {**STRATEGY, "progressDeadline": "20s"}
+# A user's own image on the Seldon wrapper (here the digits classifier's), given as
+# Seldon's graph and componentSpecs: the operator wraps it in the output monitor.
+CUSTOM_IMAGE: dict[str, Any] = {"predictor": {
+    "graph": {"name": "digits", "type": "MODEL", "endpoint": {"type": "REST"}},
+    "componentSpecs": [{"spec": {"containers": [{"name": "digits", "image": "registry.example.com/ml/digits:1",
+                                                 "resources": {"requests": {"cpu": "100m"}}}]}}],
+}}
+# A scikit-learn regressor as a prepackaged SKLEARN_SERVER serves it (the node's method
+# parameter: predict, the score), its outputs counted by the output monitor in bins.
+REGRESSOR: dict[str, Any] = {
+    "model_fields": {"output": {"bins": [100, 150, 200]}},
+    "predictor": {"graph": {"name": "diabetes", "implementation": "SKLEARN_SERVER",
+                            "parameters": [{"name": "method", "type": "STRING", "value": "predict"}]}},
+}
 
 SCENARIOS = {s.name: s for s in [
     Scenario("healthy", "2.0.0", "Promoted", "a better model: promoted step by step"),
@@ -283,6 +301,16 @@ SCENARIOS = {s.name: s for s in [
              spec={"strategy": AB_TEST}),
     Scenario("ab-same", "1.0.1", "NoWinner", "A/A test (same weights, new version): no winner, 1.0.0 stays",
              spec={"strategy": AB_TEST}),
+    Scenario("regressor-healthy", "diabetes-1.1.0", "Promoted", "a scikit-learn regressor on a prepackaged "
+             "server, slightly re-regularised: same output bins, promoted", baseline="diabetes-1.0.0",
+             model="diabetes", spec=REGRESSOR, load={"dataset": "diabetes"}),
+    Scenario("regressor-drifted", "diabetes-drifted", "RolledBack", "a regressor predicting higher scores: fast "
+             "and error-free, rolled back on its output bins", baseline="diabetes-1.0.0", model="diabetes",
+             spec=REGRESSOR, load={"dataset": "diabetes"}),
+    Scenario("custom-healthy", "2.0.0", "Promoted", "our digits classifier as a user's own image in a graph "
+             "(custom componentSpecs), judged by the output monitor: promoted", spec=CUSTOM_IMAGE),
+    Scenario("custom-skewed", "skewed", "RolledBack", "the skewed classifier as a user's own image: rolled back on "
+             "the output monitor's class counts", spec=CUSTOM_IMAGE),
     Scenario("operator-killed", "2.0.0", "Promoted", "operator SIGKILLed mid-rollout: resumes, no step skipped",
              during=_kill_operator_once),
     Scenario("prometheus-down", "2.0.0", "Promoted", "Prometheus stopped mid-rollout: paused, then continues",

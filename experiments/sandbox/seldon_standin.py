@@ -64,6 +64,7 @@ from kubernetes.client.exceptions import ApiException
 
 from modelserver.launch import INTERFACE, seldon_env  # stdlib only: safe in this venv
 
+from . import graph_exec
 from .harness import SDEP
 from .processes import ManagedProcess, free_port
 from .prometheus import TargetGroup
@@ -107,6 +108,7 @@ class Server:
     ever_available: bool = False
     probed: float = 0.0
     failures: int = 0
+    more_metrics_ports: tuple[int, ...] = ()  # a graph's other nodes (graph_exec)
 
     def progressing(self, now: float) -> bool:
         # Kubernetes judges progress of a rollout: once it completed, a pod that dies later
@@ -163,6 +165,13 @@ class SeldonStandIn:
     def _start_server(self, ns: str, sd: str, pred: dict[str, Any], key: str) -> Server:
         graph = pred["graph"]
         container = pred["componentSpecs"][0]["spec"]["containers"][0]
+        if graph_exec.is_graph(pred):
+            g = graph_exec.GraphProcess(ns, sd, pred, self.model_bin, self.workdir, self.router.registry)
+            probe = next((c.get("readinessProbe") for c in g.containers.values() if c.get("readinessProbe")), {})
+            return Server(key, g, service_name(sd, pred), g.http_port, g.metrics_ports[0],  # type: ignore[arg-type]
+                          float(pred.get("progressDeadlineSeconds") or PROGRESS_DEADLINE),
+                          float(probe.get("periodSeconds") or 10), int(probe.get("failureThreshold") or 3),
+                          more_metrics_ports=tuple(g.metrics_ports[1:]))
         params = list(graph.get("parameters") or [])
         if graph.get("modelUri") and not any(p["name"] == "model_uri" for p in params):
             params.append({"name": "model_uri", "type": "STRING", "value": graph["modelUri"]})
@@ -257,7 +266,7 @@ class SeldonStandIn:
         for pred in sd["spec"].get("predictors") or []:
             k = (ns, name, pred["name"])
             keys.add(k)
-            fingerprint = json.dumps([pred["graph"].get("modelUri"), pred["graph"].get("parameters"),
+            fingerprint = json.dumps([pred["graph"],
                                       pred["labels"].get("version"), pred.get("componentSpecs")], sort_keys=True)
             s = self.servers.get(k)
             if s is None or s.key != fingerprint:
@@ -266,7 +275,9 @@ class SeldonStandIn:
                 s = self.servers[k] = self._start_server(ns, name, pred, fingerprint)
             self._probe(s, now)
             replicas = int(pred.get("replicas", 1))
-            deployments[deployment_name(name, pred)] = {"replicas": replicas, "availableReplicas": replicas if s.available else 0}
+            for deployment in graph_exec.deployment_names(name, pred) if graph_exec.is_graph(pred) \
+                    else [deployment_name(name, pred)]:
+                deployments[deployment] = {"replicas": replicas, "availableReplicas": replicas if s.available else 0}
             ready = ready and s.available
             progressing = progressing and (s.available or s.progressing(now))
             svc = service_name(name, pred)
@@ -307,7 +318,8 @@ class SeldonStandIn:
         """Tell Prometheus about the model servers (scraped at Seldon's /prometheus path)."""
         # A draining pod is scraped until it is gone, as service discovery keeps it till then.
         servers = sorted([*self.servers.items(), *((k, s) for k, s, _ in self.draining)], key=lambda ks: ks[0])
-        groups = [TargetGroup([f"127.0.0.1:{s.metrics_port}"], {"namespace": k[0]}, "/prometheus")
+        groups = [TargetGroup([f"127.0.0.1:{p}" for p in (s.metrics_port, *s.more_metrics_ports)], {"namespace": k[0]},
+                              "/prometheus")
                   for k, s in servers if s.process.running()]
         if groups != self._targets and self.on_targets is not None:
             self.on_targets(groups)

@@ -56,10 +56,10 @@ class Stack:
         return f"http://127.0.0.1:{self.router_port}/seldon/{self.namespace}/{deployment}/api/v1.0"
 
     def load(self, deployment: str, rate: float, feedback_fraction: float = 0.5, seed: int = 0,
-             protocol: str = "rest", malformed_fraction: float = 0.0) -> LoadGenerator:
+             protocol: str = "rest", malformed_fraction: float = 0.0, dataset: str = "digits") -> LoadGenerator:
         return LoadGenerator(self.url(deployment), rate, feedback_fraction, seed,
                              feedback_base=self.predictor_services(deployment), protocol=protocol,
-                             malformed_fraction=malformed_fraction)
+                             malformed_fraction=malformed_fraction, dataset=dataset)
 
     def predictor_services(self, deployment: str) -> Callable[[str], str | None]:
         """version -> base URL of the predictor Service serving it, as a client on a

@@ -102,3 +102,7 @@ class MetricSeries:
     predictor_label: str
     predict_filter: str
     service_name: str
+    # The output monitor node's counters (outputs by label ``output``; unreadable
+    # responses by ``reason``); empty where the router adds no monitor.
+    outputs_counter: str = ""
+    unreadable_counter: str = ""

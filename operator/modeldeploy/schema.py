@@ -20,6 +20,9 @@ class SpecError(ValueError):
 #: Every ``default:`` of the CRD's spec, by path below ``spec`` (``[]`` marks a list item).
 DEFAULTS: dict[str, Any] = {
     "model.replicas": 1,
+    "predictor.protocol": "seldon",
+    "predictor.versionIn": {},
+    "predictor.versionIn.field": "modelUri",
     "strategy": {},
     "strategy.type": "Canary",
     "strategy.progressDeadline": "10m",
@@ -68,6 +71,12 @@ _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 # Kubernetes' grammars (apimachinery validation): label values and DNS-1123 labels.
 LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Go-style image reference (distribution/reference, simplified), anchored at both ends.
+IMAGE = re.compile(
+    r"([a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*(:[0-9]+)?/)?"
+    r"[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?")
+URI = re.compile(r"(file|s3|gs|pvc|https?)://[!-~]+")
 
 
 def parse_duration(value: Any, field_name: str) -> float:

@@ -12,10 +12,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .schema import DEFAULT_IMAGE, DEFAULTS, DNS_LABEL, LABEL_VALUE, SpecError, parse_duration, positive_duration
+from .schema import (
+    DEFAULT_IMAGE,
+    DEFAULTS,
+    DNS_LABEL,
+    IMAGE,
+    LABEL_VALUE,
+    URI,
+    SpecError,
+    parse_duration,
+    positive_duration,
+)
+from .template import OutputSpec, PredictorTemplate, parse_output, parse_template
 
 if TYPE_CHECKING:  # imported in parse(): the analysis package needs numpy and scipy, the plugin must not
     from .analysis.config import AnalysisSpec
@@ -24,12 +35,6 @@ __all__ = ["DEFAULTS", "DEFAULT_IMAGE", "DEFAULT_STEPS", "ModelSpec", "Strategy"
            "parse", "parse_duration", "parse_object"]
 
 DEFAULT_STEPS: tuple[int, ...] = tuple(DEFAULTS["strategy.canary.steps"])
-# Go-style image reference (distribution/reference, simplified), anchored at both ends.
-IMAGE = re.compile(
-    r"([a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*(:[0-9]+)?/)?"
-    r"[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*"
-    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?")
-URI = re.compile(r"(file|s3|gs|pvc|https?)://[!-~]+")
 SHA256 = re.compile(r"[a-f0-9]{64}")
 MAX_NAME = 40  # Seldon appends predictor and container names to metadata.name and model.name
 
@@ -37,10 +42,28 @@ MAX_NAME = 40  # Seldon appends predictor and container names to metadata.name a
 class ModelSpec:
     name: str
     version: str
-    uri: str
+    uri: str | None  # None only when spec.predictor.versionIn puts the version elsewhere
     sha256: str | None = None
     image: str = DEFAULT_IMAGE
     replicas: int = DEFAULTS["model.replicas"]
+    # None: modeldeploy's own server. Part of the model so status keeps each version's.
+    predictor: PredictorTemplate | None = None
+    output: OutputSpec = field(default_factory=OutputSpec)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelSpec:
+        """From `dataclasses.asdict` as kept in status (stableModel, candidateModel)."""
+        kw = dict(d)
+        if kw.get("predictor") is not None:
+            t = dict(kw["predictor"])
+            kw["predictor"] = PredictorTemplate(**{**t, "component_specs": tuple(t.get("component_specs") or ())})
+        if kw.get("output") is not None:
+            # JSON keeps 100.0 as 100: floats again, or the monitor's parameter would change
+            # (and its pods restart) on the first read back from status.
+            kw["output"] = OutputSpec(kind=kw["output"]["kind"], bins=tuple(float(b) for b in kw["output"].get("bins") or ()))
+        else:
+            kw.pop("output", None)
+        return cls(**kw)
 
 
 def _seconds(key: str) -> float:
@@ -114,18 +137,29 @@ class _Fields:
         return positive_duration(self.raw(key, default_key), self.path(key))
 
 
-def _model(m: _Fields) -> ModelSpec:
+def _model(m: _Fields, raw_predictor: Any) -> ModelSpec:
+    name = m.string("name", DNS_LABEL, MAX_NAME, "must be a DNS label: lowercase letters, digits and '-', "
+                    "starting and ending with a letter or digit (e.g. digits)", required=True)
+    predictor = parse_template(raw_predictor, name or "")
+    uri_required = predictor is None or predictor.version_field == "modelUri"
+    for key in ("sha256", "image"):
+        if predictor is not None and m.d.get(key) is not None:
+            raise SpecError(f"{m.path(key)}: belongs to modeldeploy's own model server; with spec.predictor "
+                            "set images in componentSpecs (and checksums in your server), or remove spec.predictor")
     return ModelSpec(
-        name=m.string("name", DNS_LABEL, MAX_NAME, "must be a DNS label: lowercase letters, digits and '-', "
-                      "starting and ending with a letter or digit (e.g. digits)", required=True),  # type: ignore[arg-type]
+        name=name,  # type: ignore[arg-type]
         version=m.string("version", LABEL_VALUE, 63, "must be a valid label value: letters, digits, '-', '_' or '.', "
                          "starting and ending with a letter or digit (e.g. 2.0.0)", required=True),  # type: ignore[arg-type]
         uri=m.string("uri", URI, 2048, "must be a URI with scheme file://, s3://, gs://, pvc:// or https:// and no "
-                     "spaces or non-ASCII characters (e.g. s3://models/digits/2.0.0)", required=True),  # type: ignore[arg-type]
+                     "spaces or non-ASCII characters (e.g. s3://models/digits/2.0.0)"
+                     + ("" if predictor is None else "; it is the version node's modelUri (spec.predictor.versionIn)"),
+                     required=uri_required),
         sha256=m.string("sha256", SHA256, 64, "must be 64 lowercase hexadecimal characters (the output of sha256sum)"),
         image=m.string("image", IMAGE, 512, "must be an image reference such as registry.example.com/ml/model-server:0.1.0")
         or DEFAULT_IMAGE,
         replicas=m.integer("replicas", "model.replicas", 1, 100),
+        predictor=predictor,
+        output=parse_output(m.d.get("output")),
     )
 
 
@@ -200,7 +234,8 @@ def parse(spec: Mapping[str, Any], *, allow_custom_queries: bool = True) -> Spec
     if not isinstance(paused, bool):
         raise SpecError(f"spec.paused: {paused!r} must be true or false")
     return Spec(
-        model=_model(_Fields(top.d.get("model"), "spec.model", ("name", "version", "uri", "sha256", "image", "replicas"))),
+        model=_model(_Fields(top.d.get("model"), "spec.model",
+                             ("name", "version", "uri", "sha256", "image", "replicas", "output")), top.d.get("predictor")),
         strategy=_strategy(_Fields(top.d.get("strategy"), "spec.strategy",
                                    ("type", "progressDeadline", "readinessGrace", "shadow", "canary", "abTest"))),
         analysis=parse_analysis(top.d.get("analysis"), allow_custom_queries=allow_custom_queries),

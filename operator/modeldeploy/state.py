@@ -242,7 +242,7 @@ class Decision:
 
 
 def _model(d: Mapping[str, Any]) -> ModelSpec:
-    return ModelSpec(**d)
+    return ModelSpec.from_dict(d)
 
 
 def predictors(status: Status) -> tuple[Predictor, ...]:

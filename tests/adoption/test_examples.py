@@ -36,14 +36,23 @@ def kinds_of(doc: dict) -> set[str]:
         out |= {k for k in ("latency", "errorRate", "outputDistribution", "query") if k in m}
     if spec.get("paused"):
         out.add("manual")
+    predictor = spec.get("predictor") or {}
+    if predictor.get("implementation"):
+        out.add("prepackaged")
+    if (predictor.get("versionIn") or {}).get("field") == "imageTag":
+        out.add("custom-image")
+    if (predictor.get("graph") or {}).get("children"):
+        out.add("graph")
+    if (spec["model"].get("output") or {}).get("kind") == "regressor":
+        out.add("regressor")
     return out
 
 
 def test_the_examples_cover_every_strategy_and_check_kind() -> None:
     covered = set().union(*(kinds_of(load(p)) for p in EXAMPLES))
     assert {"canary", "ab-test", "shadow", "no-analysis", "manual", "latency", "errorRate", "outputDistribution",
-            "query"} <= covered, covered
-    assert len(EXAMPLES) >= 6
+            "query", "prepackaged", "custom-image", "graph", "regressor"} <= covered, covered
+    assert len(EXAMPLES) >= 10
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

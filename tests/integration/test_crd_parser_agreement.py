@@ -26,6 +26,7 @@ from modeldeploy.schema import DEFAULTS
 from modeldeploy.spec import SpecError, parse_object
 
 from ..conftest import CRD_FILES
+from . import predictor_cases
 
 CRD = yaml.safe_load(CRD_FILES[0].read_text())
 ROOT = CRD["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
@@ -88,6 +89,7 @@ SAMPLES: dict[str, list[Any]] = {
                                 {"name": "m", "latency": {}, "max": 1}, {"name": "m", "query": "v", "min": 2, "max": 1},
                                 {"name": "m", "query": "v", "min": 1, "max": 1}, {"name": "m", "query": "v", "min": -5}],
     "": [None],  # the root rule on metadata.name: covered by metadata.name's samples
+    **predictor_cases.SAMPLES,
 }
 
 
@@ -117,6 +119,8 @@ def place(path: str, value: Any) -> dict[str, Any]:
     if path == "metadata.name":
         doc["metadata"]["name"] = value
         return doc
+    if path == "spec" or path.startswith(("spec.predictor", "spec.model.output")):
+        return predictor_cases.place(doc, path, value)
     parts = path.split(".")[1:]
     spec = doc["spec"]
     if parts[:2] == ["strategy", "abTest"]:
@@ -232,4 +236,4 @@ def test_a_dotted_name_is_rejected_at_apply(api, crds, namespace) -> None:
 
 
 def test_the_boundaries_are_many() -> None:
-    assert len(ALL_CASES) > 250 and len({p for p, _ in ALL_CASES}) > 40
+    assert len(ALL_CASES) > 400 and len({p for p, _ in ALL_CASES}) > 70

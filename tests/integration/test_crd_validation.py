@@ -20,6 +20,10 @@ VALID = {
 }
 
 
+CUSTOM = {"graph": {"name": "digits"},
+          "componentSpecs": [{"spec": {"containers": [{"name": "digits", "image": "registry.example.com/ml/digits:1"}]}}]}
+
+
 def with_(path: str, value):
     doc = copy.deepcopy(VALID)
     node = doc
@@ -73,7 +77,37 @@ INVALID = [
      "spec.analysis.inconclusiveLimit", "greater than or equal to 1"),
     ("min-samples-zero", with_("spec.analysis", {"minSamples": 0}),
      "spec.analysis.minSamples", "greater than or equal to 1"),
-    ("missing-uri", with_("spec.model.uri", _DELETE), "spec.model.uri", "Required value"),
+    ("missing-uri", with_("spec.model.uri", _DELETE), "spec.model.uri", "is required"),
+    # The predictor template (issue 14).
+    ("predictor-with-neither", with_("spec.predictor", {"protocol": "seldon"}), "spec.predictor",
+     "set either spec.predictor.implementation"),
+    ("predictor-with-both", with_("spec.predictor", {**CUSTOM, "implementation": "SKLEARN_SERVER"}), "spec.predictor",
+     "not both"),
+    ("prepackaged-lowercase", with_("spec.predictor", {"implementation": "sklearn"}), "spec.predictor.implementation",
+     "e.g. SKLEARN_SERVER"),
+    ("secret-on-a-graph", with_("spec.predictor", {**CUSTOM, "envSecretRefName": "s3-creds"}),
+     "spec.predictor.envSecretRefName", "set it on the node"),
+    ("node-named-like-the-monitor", with_("spec.predictor", {**CUSTOM, "graph": {"name": "modeldeploy-monitor"}}),
+     "spec.predictor.graph.name", "rename this node"),
+    ("node-type-unknown", with_("spec.predictor", {**CUSTOM, "graph": {"name": "digits", "type": "MODELL"}}),
+     "spec.predictor.graph.type", "supported values"),
+    ("container-image-junk", with_("spec.predictor", {"graph": CUSTOM["graph"], "componentSpecs": [
+        {"spec": {"containers": [{"name": "digits", "image": "repo/x:1 ; sh"}]}}]}),
+     "spec.predictor.componentSpecs[0].spec.containers[0].image", "must be an image reference"),
+    ("version-parameter-unnamed", with_("spec.predictor", {**CUSTOM, "versionIn": {"field": "parameter"}}),
+     "spec.predictor.versionIn.parameter", "is required with field: parameter"),
+    ("version-in-nowhere", with_("spec.predictor", {**CUSTOM, "versionIn": {"field": "tag"}}),
+     "spec.predictor.versionIn.field", "supported values"),
+    ("sha256-with-a-template", with_("spec", {"model": {**VALID["spec"]["model"], "sha256": "a" * 64},
+                                              "predictor": {"implementation": "SKLEARN_SERVER"}}),
+     "spec.model", "belong to modeldeploy's own model server"),
+    ("uri-missing-for-a-prepackaged-server", with_("spec", {"model": {"name": "digits", "version": "1.0.0"},
+                                                            "predictor": {"implementation": "SKLEARN_SERVER"}}),
+     "spec.model.uri", "unless spec.predictor.versionIn.field is imageTag"),
+    ("bins-not-increasing", with_("spec.model.output", {"bins": [100, 50]}), "spec.model.output.bins",
+     "strictly increasing"),
+    ("bins-on-a-classifier", with_("spec.model.output", {"kind": "classifier", "bins": [1, 2]}),
+     "spec.model.output.bins", "are for kind: regressor"),
     ("uri-without-scheme", with_("spec.model.uri", "/models/digits"),
      "spec.model.uri", "must be a URI with scheme"),
     ("bad-sha256", with_("spec.model.sha256", "abc123"), "spec.model.sha256", "64 lowercase hexadecimal"),

@@ -80,3 +80,28 @@ def test_custom_query_runs_when_the_admin_allows_it(api, crds, namespace) -> Non
     mdep, events, sdep = _state(api, namespace)
     assert sdep is not None and not events and "Invalid spec" not in (mdep.get("status") or {}).get("message", "")
     assert seldon.GROUP in sdep["apiVersion"]
+
+
+def test_a_graph_the_crd_cannot_check_is_invalid_spec_and_a_fixed_one_is_rendered(api, crds, namespace) -> None:
+    """OpenAPI cannot recurse: a container that serves no graph node passes the CRD and is
+    refused by the operator, naming the field; fixed, the graph is rendered wrapped in the
+    output monitor."""
+    doc = body()
+    doc["spec"]["predictor"] = {"graph": {"name": "digits"}, "componentSpecs": [{"spec": {"containers": [
+        {"name": "digits", "image": "registry.example.com/ml/digits:1"}, {"name": "stray", "image": "x:1"}]}}]}
+    client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, doc)
+    analyzer = Analyzer(None)
+    assert tick(api, analyzer, namespace) is None
+    mdep, events, sdep = _state(api, namespace)
+    assert sdep is None and "spec.predictor.componentSpecs" in mdep["status"]["message"]
+    assert "stray match no graph node" in events[0].message
+
+    doc["spec"]["predictor"]["componentSpecs"][0]["spec"]["containers"].pop()
+    client.CustomObjectsApi(api).patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "digits", {"spec": {"predictor": doc["spec"]["predictor"]}})
+    assert tick(api, analyzer, namespace) is not None
+    sdep = _state(api, namespace)[2]
+    assert sdep is not None
+    [predictor] = sdep["spec"]["predictors"]
+    assert predictor["graph"]["name"] == "modeldeploy-monitor"
+    assert predictor["graph"]["children"][0]["modelUri"] == "file:///models/digits/1.0.0"

@@ -16,7 +16,7 @@ from ..verdicts import SEQUENTIAL, AnalysisResult, CheckResult
 from . import checks
 from .config import AnalysisSpec, CustomMetric, ErrorRateMetric, LatencyMetric, Metric, OutputMetric, parse_analysis
 from .query import QuerySession, Target
-from .sequential_analyse import Evidence, analyse_sequential
+from .sequential_analyse import Evidence, analyse_sequential, unreadable_outputs
 from .templates import CLASS_LABEL, CODE_LABEL, Templates, prometheus_seconds
 
 
@@ -80,6 +80,8 @@ def _run(metric: Metric, spec: AnalysisSpec, tmpl: Templates, session: QuerySess
         got = _per_version(metric.name, session, lambda p: session.by(tmpl.errors, p, CODE_LABEL))
         return got if isinstance(got, CheckResult) else checks.error_rate(metric, *got, spec.min_samples, window)
     if isinstance(metric, OutputMetric):
+        if unreadable := unreadable_outputs(metric.name, session):
+            return unreadable
         got = _per_version(metric.name, session, lambda p: session.by(tmpl.outputs, p, CLASS_LABEL))
         return got if isinstance(got, CheckResult) else checks.output_distribution(metric, *got, spec.min_samples,
                                                                                    window)

@@ -204,3 +204,35 @@ def custom(metric: CustomMetric, candidate: float, baseline: float | None = None
                            candidate=candidate, threshold=hi)
     return CheckResult(metric.name, Outcome.PASS, f"{shown} within {bounds}", baseline=baseline,
                        candidate=candidate, threshold=hi if hi is not None else lo)
+
+
+#: What each of the output monitor's reasons means to the person reading the check.
+UNREADABLE_REASONS = {
+    "no_data": "responses carry no data.ndarray or data.tensor (jsonData, strData or binData)",
+    "empty": "responses carry no values",
+    "shape": "responses are not one row per request (or one value per row for a regressor)",
+    "not_numeric": "responses are not numbers",
+    "not_a_label": "a classifier returned one non-integer number per row: set spec.model.output.kind: regressor "
+                   "with bins",
+    "bad_config": "the output monitor is misconfigured (see its log)",
+}
+
+
+def outputs_unreadable(name: str, unreadable: Mapping[str, Mapping[str, float]]) -> CheckResult | None:
+    """Inconclusive when the output monitor could not read some responses of a version.
+
+    `unreadable` maps "baseline <predictor>" / "candidate <predictor>" to counts by reason.
+    The model served those responses normally; what it predicted is unknown, and counts
+    of the readable rest could be any subset, so they are not compared.
+    """
+    parts = []
+    for version, by_reason in unreadable.items():
+        bad = {r: int(round(n)) for r, n in by_reason.items() if n >= 0.5}
+        for reason, n in sorted(bad.items(), key=lambda kv: -kv[1]):
+            parts.append(f"{version}: {n} response(s) unreadable ({reason}: "
+                         f"{UNREADABLE_REASONS.get(reason, 'see the monitor log')})")
+    if not parts:
+        return None
+    return CheckResult(name, Outcome.INCONCLUSIVE,
+                       "outputs not judged: the output monitor could not read what the model returned; the model "
+                       "still served these requests. " + "; ".join(parts))

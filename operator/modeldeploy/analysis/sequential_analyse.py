@@ -26,9 +26,24 @@ from ..state import PROGRESSING, Status, parse_time
 from ..verdicts import AnalysisResult, CheckResult
 from . import checks
 from . import sequential_checks as sc
-from .config import DEFAULT_MAX_JENSEN_SHANNON, AnalysisSpec, CustomMetric, ErrorRateMetric, LatencyMetric, Metric, OutputMetric
+from .config import (
+    DEFAULT_MAX_JENSEN_SHANNON,
+    AnalysisSpec,
+    CustomMetric,
+    ErrorRateMetric,
+    LatencyMetric,
+    Metric,
+    OutputMetric,
+)
 from .query import QuerySession, Target
-from .templates import CLASS_LABEL, CODE_LABEL, Templates, format_duration
+from .templates import (
+    CLASS_LABEL,
+    CODE_LABEL,
+    REASON_LABEL,
+    UNREADABLE_OUTPUTS,
+    Templates,
+    format_duration,
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,25 @@ def _both(name: str, session: QuerySession, fetch: Callable[[QuerySession, str],
     return out[0], out[1]
 
 
+def unreadable_outputs(name: str, session: QuerySession) -> CheckResult | None:
+    """Inconclusive when the output monitor could not read responses of either version.
+
+    Asked before the outputs themselves: a model whose every response is unreadable has
+    no output counts at all, and "no data" would not say why. A predictor without the
+    monitor has no such series (none unreadable); any other query problem is left to the
+    outputs query, which meets it too and reports it.
+    """
+    if UNREADABLE_OUTPUTS is None:
+        return None
+    counts = {}
+    for version, predictor in (("baseline", session.target.baseline), ("candidate", session.target.candidate)):
+        try:
+            counts[f"{version} {predictor}"] = session.by(UNREADABLE_OUTPUTS, predictor, REASON_LABEL)
+        except MetricQueryError:
+            counts[f"{version} {predictor}"] = {}
+    return checks.outputs_unreadable(name, counts)
+
+
 def _run(metric: Metric, tmpl: Templates, rollout: QuerySession, step: QuerySession, custom: QuerySession,
          ev: Evidence, beta: float) -> CheckResult:
     if isinstance(metric, LatencyMetric):
@@ -111,6 +145,8 @@ def _run(metric: Metric, tmpl: Templates, rollout: QuerySession, step: QuerySess
                           ev.exposure)
         return sc.error_rate(metric.name, this[0], this[1], ev.share, whole[0], whole[1], m)
     if isinstance(metric, OutputMetric):
+        if unreadable := unreadable_outputs(metric.name, rollout):
+            return unreadable
         got = _both(metric.name, rollout, lambda s, p: s.by(tmpl.outputs, p, CLASS_LABEL))
         if isinstance(got, CheckResult):
             return got

@@ -24,6 +24,9 @@ from ..routing import MetricSeries
 from .errors import AnalysisConfigError
 
 # Labels that give the query results their shape (one series per le, code or class).
+#: The output monitor's labels: the class or bin it counted, why it could not read a response.
+OUTPUT_LABEL = "output"
+REASON_LABEL = "reason"
 CLASS_LABEL = "class"
 CODE_LABEL = "code"
 LE_LABEL = "le"
@@ -71,13 +74,34 @@ def default_queries(series: MetricSeries) -> dict[str, str]:
                   + f' or label_replace(label_replace({window_count(f"{ISTIO_REQUESTS}{{{istio}}}")}, '
                   f'"{CODE_LABEL}", "$1", "response_code", "(.*)"), "{CODE_LABEL}", "Unavailable", '
                   '"grpc_response_status", "14"))',
-        # Predictions of one version by class: one series per ``class``.
-        "outputs": f"sum by ({CLASS_LABEL}) (" + window_count(f"{series.predictions_counter}{{{select}}}") + ")",
+        "outputs": _outputs(series, select),
         # Sum of rewards of one version, and its number of feedback calls (truth rows),
         # from the same target and scrapes: one series each.
         "reward": "sum(" + window_count(f"{series.reward_counter}{{{select}}}") + ")",
         "feedback": "sum(" + window_count(f"{series.feedback_counter}{{{select}}}") + ")",
     }
+
+
+def _outputs(series: MetricSeries, select: str) -> str:
+    """Outputs of one version by class (or bin): one series per ``class``. The output
+    monitor's counts when the predictor has any; else the model server's own (a predictor
+    rendered before the monitor existed), never a mix of the two."""
+    own = f"sum by ({CLASS_LABEL}) (" + window_count(f"{series.predictions_counter}{{{select}}}") + ")"
+    if not series.outputs_counter:
+        return own
+    monitor = (f"sum by ({CLASS_LABEL}) (label_replace(" + window_count(f"{series.outputs_counter}{{{select}}}")
+               + f', "{CLASS_LABEL}", "$1", "{OUTPUT_LABEL}", "(.*)"))')
+    return f"{monitor} or ({own} unless on() {monitor})"
+
+
+def unreadable_query(series: MetricSeries) -> str | None:
+    """Responses of one version the output monitor could not read, by ``reason``; not a
+    template users replace: it is the monitor's, whatever the outputs query reads."""
+    if not series.unreadable_counter:
+        return None
+    select = (f'{series.namespace_label}="{{{{namespace}}}}", {series.deployment_label}="{{{{deployment}}}}", '
+              f'{series.predictor_label}="{{{{predictor}}}}"')
+    return f"sum by ({REASON_LABEL}) (" + window_count(f"{series.unreadable_counter}{{{select}}}") + ")"
 
 
 # The defaults fit the default router (Seldon Core v1).
@@ -87,6 +111,7 @@ DEFAULT_ERRORS = _DEFAULTS["errors"]
 DEFAULT_OUTPUTS = _DEFAULTS["outputs"]
 DEFAULT_REWARD = _DEFAULTS["reward"]
 DEFAULT_FEEDBACK = _DEFAULTS["feedback"]
+UNREADABLE_OUTPUTS = unreadable_query(SELDON_V1_SERIES)
 
 PLACEHOLDERS = ("namespace", "deployment", "predictor", "window")
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..routing import MetricSeries, Observation, Predictor, Resource
+from ..template import nodes
+from .seldon_v1_graph import render_template
 
 RESOURCE = Resource("machinelearning.seldon.io", "v1", "seldondeployments", "SeldonDeployment")
 API_VERSION = RESOURCE.api_version
@@ -24,6 +26,22 @@ MODEL_MOUNT = "/mnt/models"
 
 def render_predictor(p: Predictor) -> dict[str, Any]:
     m = p.model
+    out: dict[str, Any] = {"name": p.name, "replicas": m.replicas, "traffic": p.traffic,
+                           "labels": {"version": p.version}, "annotations": {"version": p.version}}
+    if m.predictor is not None:
+        out["graph"], out["componentSpecs"] = render_template(m, m.image)
+    else:
+        out.update(_own_server(p))
+    if p.shadow:
+        out["shadow"] = True
+    return out
+
+
+def _own_server(p: Predictor) -> dict[str, Any]:
+    """Graph and container of modeldeploy's own model server, which counts its outputs
+    itself (modeldeploy_predictions_total): no output monitor in front of it."""
+    m = p.model
+    assert m.uri is not None, "the parser requires spec.model.uri without spec.predictor"
     # Seldon's storage initializer downloads s3://, gs:// and pvc:// models to
     # /mnt/models before the server starts; only file:// is read in place. The server
     # checks the artifact's card against the version we route as.
@@ -32,12 +50,7 @@ def render_predictor(p: Predictor) -> dict[str, Any]:
                   {"name": "version", "type": "STRING", "value": p.version}]
     if m.sha256:
         parameters.append({"name": "sha256", "type": "STRING", "value": m.sha256})
-    out: dict[str, Any] = {
-        "name": p.name,
-        "replicas": m.replicas,
-        "traffic": p.traffic,
-        "labels": {"version": p.version},
-        "annotations": {"version": p.version},
+    return {
         "graph": {
             "name": m.name,
             "type": "MODEL",
@@ -53,9 +66,6 @@ def render_predictor(p: Predictor) -> dict[str, Any]:
             "readinessProbe": {"httpGet": {"path": "/health/status", "port": "http"}, "periodSeconds": 5},
         }]}}],
     }
-    if p.shadow:
-        out["shadow"] = True
-    return out
 
 
 def render(name: str, namespace: str, owner: Mapping[str, Any], predictors: Sequence[Predictor]) -> dict[str, Any]:
@@ -79,8 +89,16 @@ def render(name: str, namespace: str, owner: Mapping[str, Any], predictors: Sequ
                 "blockOwnerDeletion": True,
             }],
         },
-        "spec": {"name": name, "protocol": "seldon", "predictors": [render_predictor(p) for p in predictors]},
+        "spec": {"name": name, "protocol": protocol(predictors),
+                 "predictors": [render_predictor(p) for p in predictors]},
     }
+
+
+def protocol(predictors: Sequence[Predictor]) -> str:
+    """Seldon's protocol is the SeldonDeployment's, one for all predictors: the stable
+    version's (listed first), so a candidate never changes how the stable one is called."""
+    t = predictors[0].model.predictor
+    return t.protocol if t is not None else "seldon"
 
 
 def fingerprint(spec: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -93,13 +111,18 @@ def fingerprint(spec: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     out = []
     for p in spec.get("predictors") or []:
         graph = p.get("graph") or {}
-        containers = [c.get("image") for cs in p.get("componentSpecs") or []
-                      for c in (cs.get("spec") or {}).get("containers") or []]
-        params = tuple((q.get("name"), q.get("type"), str(q.get("value"))) for q in graph.get("parameters") or [])
+        # Seldon's webhook fills in the image of a prepackaged server's container.
+        prepackaged = {n.get("name") for n in nodes(graph) if str(n.get("implementation") or "").endswith("_SERVER")}
+        containers = [c.get("image") for cs in p.get("componentSpecs") or [] for c in (cs.get("spec") or {}).get("containers") or []
+                      if c.get("name") not in prepackaged]
+        # Node by node (type and implementation are left out: the webhook defaults them).
+        graph_nodes = tuple((n.get("name"), n.get("modelUri"), tuple(
+            (q.get("name"), q.get("type"), str(q.get("value"))) for q in n.get("parameters") or []))
+            for n in nodes(graph))
         out.append((
             p.get("name"), p.get("traffic", 0), bool(p.get("shadow", False)), p.get("replicas"),
             (p.get("labels") or {}).get("version"), (p.get("annotations") or {}).get("version"),
-            graph.get("name"), graph.get("modelUri"), tuple(containers), params,
+            tuple(containers), graph_nodes,
         ))
     return sorted(out, key=lambda t: str(t[0]))
 
@@ -208,6 +231,10 @@ SERIES = MetricSeries(
     # The model server's counter of predicted classes. A prometheus_client Counter named
     # ``modeldeploy_predictions`` (or ``..._total``) is exposed as ``..._total``.
     predictions_counter="modeldeploy_predictions_total",
+    # The output monitor (model_server/modelserver/monitor.py), the OUTPUT_TRANSFORMER the
+    # operator wraps every graph in: one series per class or regressor bin, any model.
+    outputs_counter="modeldeploy_outputs_total",
+    unreadable_counter="modeldeploy_outputs_unreadable_total",
     # The A/B pair, from our model server (``modelserver.component``): every feedback call
     # (or truth row) and the sum of its rewards, added in one metrics update, so one
     # scrape reads a count and a reward sum of the same feedback (and a failed scrape,
