@@ -25,8 +25,8 @@ setup:
 demo: setup
 	@$(RUN) $(OPERATOR_PY) -m sandbox.demo $(DEMO_ARGS)
 
-## All tests: the operator's suite, then the model server's in its own virtualenv.
-test: setup
+## All tests: lint and types, the operator's suite, then the model server's in its own virtualenv.
+test: setup lint
 	@$(RUN) $(OPERATOR_PY) -m pytest $(PYTEST_ARGS)
 	@$(RUN) $(MODEL_PY) -m pytest model_server/tests $(PYTEST_ARGS)
 

@@ -113,8 +113,8 @@ def fingerprint(spec: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         graph = p.get("graph") or {}
         # Seldon's webhook fills in the image of a prepackaged server's container.
         prepackaged = {n.get("name") for n in nodes(graph) if str(n.get("implementation") or "").endswith("_SERVER")}
-        containers = [c.get("image") for cs in p.get("componentSpecs") or [] for c in (cs.get("spec") or {}).get("containers") or []
-                      if c.get("name") not in prepackaged]
+        containers = [c.get("image") for cs in p.get("componentSpecs") or []
+                      for c in (cs.get("spec") or {}).get("containers") or [] if c.get("name") not in prepackaged]
         # Node by node (type and implementation are left out: the webhook defaults them).
         graph_nodes = tuple((n.get("name"), n.get("modelUri"), tuple(
             (q.get("name"), q.get("type"), str(q.get("value"))) for q in n.get("parameters") or []))
