@@ -7,20 +7,7 @@ one promoted."""
 
 from __future__ import annotations
 
-import pytest
-from sandbox import scenarios, stack
-
-
-@pytest.fixture(scope="module")
-def sandbox(cluster, tmp_path_factory):
-    with stack.up(tmp_path_factory.mktemp("sandbox"), kubeconfig=cluster.kubeconfig) as s:
-        yield s
-
-
-def run(sandbox, name: str) -> scenarios.Result:
-    result = scenarios.run(sandbox, scenarios.SCENARIOS[name])
-    print(f"{name}: {result.row()}")
-    return result
+from .scenario_run import run
 
 
 def test_a_drifted_regressor_is_rolled_back_on_its_output_bins(sandbox) -> None:
