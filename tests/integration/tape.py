@@ -20,6 +20,29 @@ from sandbox.harness import MDEP, SDEP, Objects
 KEEP = ("phase", "stepWeight", "candidateWeight", "stepStartedAt", "stepObserved", "candidateVersion")
 
 
+def follow(objs: Objects, kind: tuple[str, str, str], name: str, stop: threading.Event,
+           on_object: Callable[[dict[str, Any]], None]) -> None:
+    """Every version of one object until `stop`: a list, then a watch from its
+    resourceVersion (so a state that lasts milliseconds is seen too), resumed after a cut."""
+    rv = None
+    while not stop.is_set():
+        try:
+            if rv is None:
+                listed = objs.custom.list_namespaced_custom_object(
+                    *kind[:2], objs.namespace, kind[2], field_selector=f"metadata.name={name}")
+                for obj in listed["items"]:
+                    on_object(obj)
+                rv = listed["metadata"]["resourceVersion"]
+            for ev in watch.Watch().stream(
+                    objs.custom.list_namespaced_custom_object, *kind[:2], objs.namespace, kind[2],
+                    field_selector=f"metadata.name={name}", resource_version=rv, timeout_seconds=1):
+                rv = ev["object"]["metadata"]["resourceVersion"]
+                on_object(ev["object"])
+        except Exception:  # noqa: BLE001 - a cut stream: resume from the last version seen
+            rv = None
+            time.sleep(0.05)
+
+
 @dataclass
 class Mark:
     t: float  # time.time() when the watch event arrived
@@ -61,23 +84,7 @@ class Tape:
             self._add("status", {**{k: st.get(k) for k in KEEP}, "analysed": (st.get("lastAnalysis") or {}).get("time")})
 
     def _watch(self, kind: tuple[str, str, str]) -> None:
-        rv = None
-        while not self._stop.is_set():
-            try:
-                if rv is None:
-                    listed = self.objs.custom.list_namespaced_custom_object(
-                        *kind[:2], self.objs.namespace, kind[2], field_selector=f"metadata.name={self.name}")
-                    for obj in listed["items"]:
-                        self._record(kind, obj)
-                    rv = listed["metadata"]["resourceVersion"]
-                for ev in watch.Watch().stream(
-                        self.objs.custom.list_namespaced_custom_object, *kind[:2], self.objs.namespace, kind[2],
-                        field_selector=f"metadata.name={self.name}", resource_version=rv, timeout_seconds=1):
-                    rv = ev["object"]["metadata"]["resourceVersion"]
-                    self._record(kind, ev["object"])
-            except Exception:  # noqa: BLE001 - a cut stream: resume from the last version seen
-                rv = None
-                time.sleep(0.05)
+        follow(self.objs, kind, self.name, self._stop, lambda obj: self._record(kind, obj))
 
     def __enter__(self) -> Tape:
         for t in self._threads:
@@ -141,8 +148,8 @@ class Tape:
 def assert_step_clocks(tape: Tape, version: str, step_seconds: float) -> list[str]:
     """Every step ran, on the operator's clock (from the observation of its routing to the
     tick that ended it, both the operator's own timestamps), at least its stepDuration,
-    and ended at the first tick past it: no analysis taken after its time left it running. Users never had a step's weight for less
-    than stepDuration (a restart may lengthen what they see by the time the operator was
+    and ended at the first tick past it: no analysis taken after its time left it running.
+    Users never had a step's weight for less than stepDuration (a restart may lengthen what they see by the time the operator was
     down, never shorten it). Wall-clock durations are returned to print: on a loaded
     2-core machine a tick itself can be late by seconds, which no operator can help."""
     lines = []

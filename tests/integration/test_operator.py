@@ -4,17 +4,16 @@ with a test helper playing Seldon's controller."""
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import threading
 import time
 
 import pytest
-from kubernetes import watch
 
 from sandbox.harness import SDEP, Objects, operator_process, wait_for
 
 from .seldon_player import SeldonPlayer
+from .tape import follow
 
 
 def mdep(version: str, **spec) -> dict:
@@ -67,23 +66,7 @@ class TrafficRecorder:
             self.seen.append(t)
 
     def _run(self) -> None:
-        rv = None
-        while not self._stop.is_set():
-            try:
-                if rv is None:
-                    listed = self.objs.custom.list_namespaced_custom_object(
-                        *SDEP[:2], self.objs.namespace, SDEP[2], field_selector=f"metadata.name={self.name}")
-                    for sd in listed["items"]:
-                        self._record(sd)
-                    rv = listed["metadata"]["resourceVersion"]
-                for ev in watch.Watch().stream(
-                        self.objs.custom.list_namespaced_custom_object, *SDEP[:2], self.objs.namespace, SDEP[2],
-                        field_selector=f"metadata.name={self.name}", resource_version=rv, timeout_seconds=1):
-                    rv = ev["object"]["metadata"]["resourceVersion"]
-                    self._record(ev["object"])
-            except Exception:  # noqa: BLE001 - a cut stream: resume from the last version seen
-                rv = None
-                time.sleep(0.05)
+        follow(self.objs, SDEP, self.name, self._stop, self._record)
 
     def __enter__(self) -> TrafficRecorder:
         self._thread.start()
