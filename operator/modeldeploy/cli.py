@@ -49,10 +49,12 @@ from urllib3.exceptions import HTTPError
 
 from . import COMMAND_ANNOTATION, GROUP, PLURAL, VERSION, __version__
 from .cli_data import FROM_EVENTS, FROM_STATUS, dump, history_doc, list_doc, status_doc, status_history
-from .cli_format import FINISHING, IN_ROLLOUT, Style, fit, parse_duration, render_history, render_list, render_status
+from .cli_format import parse_duration, render_list, render_status
+from .cli_history import render_history
 from .cli_kube import (EXIT_ERROR, EXIT_FORBIDDEN, EXIT_NOT_FOUND, EXIT_NOT_PROMOTED, EXIT_OK, EXIT_PAUSED,  # noqa: F401
                        EXIT_STATE, EXIT_TIMEOUT, EXIT_USAGE, CliError, Kubectl, connect, now_utc)
-from .state import FAILED, PAUSE_COMMAND, PAUSE_USER, PAUSED, STABLE
+from .cli_text import Style, fit
+from .state import FAILED, FINISHING, IN_ROLLOUT, PAUSE_COMMAND, PAUSE_USER, PAUSED, STABLE
 
 EXIT_CODES = {
     EXIT_OK: "ok; with --exit-when-done: promoted (Stable)", EXIT_ERROR: "error", EXIT_USAGE: "usage",

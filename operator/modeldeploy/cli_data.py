@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from .cli_format import EventRow, group_rollouts, iso, step_text
+from .cli_format import step_text
+from .cli_history import EventRow, group_rollouts, iso
 from .cli_text import parse_time
 
 #: The `kind` of every document, so a consumer can tell them apart.

@@ -16,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from . import GROUP, PLURAL, VERSION
-from .cli_format import EventRow
+from .cli_history import EventRow
 
 if TYPE_CHECKING:
     import argparse

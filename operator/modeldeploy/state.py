@@ -46,6 +46,8 @@ PENDING, STABLE, SHADOWING, PROGRESSING, PAUSED = (
     Phase.PENDING, Phase.STABLE, Phase.SHADOWING, Phase.PROGRESSING, Phase.PAUSED)
 PROMOTING, ROLLING_BACK, FAILED, AB_TESTING = Phase.PROMOTING, Phase.ROLLING_BACK, Phase.FAILED, Phase.AB_TESTING
 IN_ROLLOUT = (SHADOWING, PROGRESSING, AB_TESTING, PAUSED)
+# The two phases that end a rollout once its 100/0 routing is applied.
+FINISHING = (PROMOTING, ROLLING_BACK)
 COMMANDS = ("promote", "abort", "pause", "resume", "retry")
 # Why a rollout is Paused, and so what resumes it: `spec.paused: false` (USER), the resume
 # command (COMMAND), a passing analysis or the resume command (INCONCLUSIVE, ERRORS), the

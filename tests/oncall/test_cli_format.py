@@ -8,17 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from modeldeploy.cli import plan
-from modeldeploy.cli_format import (
-    PLAIN,
-    EventRow,
-    Style,
-    duration,
-    group_rollouts,
-    number,
-    render_list,
-    render_status,
-    step_text,
-)
+from modeldeploy.cli_format import render_list, render_status, step_text
+from modeldeploy.cli_history import EventRow, group_rollouts
+from modeldeploy.cli_text import PLAIN, Style, duration, number
 
 NOW = datetime(2025, 1, 1, 12, 5, 0, tzinfo=timezone.utc)
 
@@ -124,7 +116,7 @@ def test_commands_are_planned_from_the_phase() -> None:
 
 
 def test_fit_cuts_lines_to_the_terminal_keeping_colour_codes() -> None:
-    from modeldeploy.cli_format import fit
+    from modeldeploy.cli_text import fit
 
     assert fit("short\n" + "x" * 30, 10) == "short\n" + "x" * 9 + "…"
     coloured = Style(True).word("Progressing") + " and more text"

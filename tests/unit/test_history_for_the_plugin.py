@@ -4,7 +4,7 @@ and stable fields), not the wording of its messages."""
 from __future__ import annotations
 
 from modeldeploy.cli_data import status_history
-from modeldeploy.cli_format import group_rollouts
+from modeldeploy.cli_history import group_rollouts
 from modeldeploy.verdicts import Outcome
 
 from .rollout_sim import make_spec, rolled_out
