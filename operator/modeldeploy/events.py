@@ -17,7 +17,7 @@ import datetime as dt
 import hashlib
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -76,6 +76,11 @@ class Recorder:
             "reportingComponent": f"{GROUP}/operator", "reportingInstance": self.instance,
         }
 
+    def _create(self, namespace: str, body: dict[str, Any]) -> None:
+        # The client serialises a plain dict as it is (ApiClient.sanitize_for_serialization),
+        # though its stubs name only the CoreV1Event model: the one cast for that boundary.
+        self.core.create_namespaced_event(namespace, cast(Any, body))
+
     def post_history(self, mdep: Mapping[str, Any], entry: Mapping[str, Any]) -> bool:
         """Post one `status.history` entry; False if it was already posted."""
         meta = mdep["metadata"]
@@ -83,7 +88,7 @@ class Recorder:
         body = self._body(mdep, name, entry.get("type", "Normal"), entry["reason"], entry.get("message", ""),
                           _time(entry.get("time")))
         try:
-            self.core.create_namespaced_event(meta["namespace"], body)
+            self._create(meta["namespace"], body)
             return True
         except ApiException as e:
             if e.status == 409:
@@ -99,7 +104,7 @@ class Recorder:
             count = self._counts.get((ns, name))
         if count is None:
             try:
-                self.core.create_namespaced_event(ns, self._body(mdep, name, type_, reason, message, now))
+                self._create(ns, self._body(mdep, name, type_, reason, message, now))
                 self._remember(ns, name, 1)
                 return 1
             except ApiException as e:
@@ -112,7 +117,7 @@ class Recorder:
             if e.status != 404:
                 raise
             # Expired (Events live an hour by default): start a new series.
-            self.core.create_namespaced_event(ns, self._body(mdep, name, type_, reason, message, now))
+            self._create(ns, self._body(mdep, name, type_, reason, message, now))
             count = 0
         self._remember(ns, name, count + 1)
         return count + 1

@@ -28,7 +28,8 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import kopf
 from kubernetes.client.exceptions import ApiException
@@ -96,7 +97,7 @@ def _repeated_verdict(before: rollout.Status, after: rollout.Status, event: roll
     return (old and (old.outcome, old.message)) == (new and (new.outcome, new.message))
 
 
-def post_events(kube: Kube, mdep: dict[str, Any], before: rollout.Status, decision: rollout.Decision,
+def post_events(kube: Kube, mdep: Mapping[str, Any], before: rollout.Status, decision: rollout.Decision,
                 book: Book, now: datetime) -> None:
     """History entries the cluster may not have yet (by seq, idempotent), then the rest."""
     meta = mdep["metadata"]
@@ -125,7 +126,7 @@ def post_events(kube: Kube, mdep: dict[str, Any], before: rollout.Status, decisi
         log.info("%s/%s %s: %s", meta["namespace"], meta["name"], event.reason, event.message)
 
 
-def reconcile_once(kube: Kube, analyzer: Analyzer, mdep: dict[str, Any], sdep: dict[str, Any] | None,
+def reconcile_once(kube: Kube, analyzer: Analyzer, mdep: Mapping[str, Any], sdep: Mapping[str, Any] | None,
                    book: Book, now: datetime) -> Outcome:
     """One observe-decide-act pass on the cached objects. Raises ApiException(409) when
     an object changed under us; the caller runs it again on the newer copy."""
@@ -159,14 +160,14 @@ def reconcile_once(kube: Kube, analyzer: Analyzer, mdep: dict[str, Any], sdep: d
     decision = rollout.step(spec, status, obs, now)
     out = Outcome(decision, due=next_due(spec, decision.status, now))
     if status_changed(raw_status, decision.status):
-        written = _digest(decision.status)
-        if book.written == (meta["resourceVersion"], written):
+        digest = _digest(decision.status)
+        if book.written == (meta["resourceVersion"], digest):
             # We wrote exactly this and nobody wrote since, yet it reads back different:
             # writing again would only loop (write, watch event, write...).
             log.warning("%s/%s: status reads back unlike what was written; not writing it again", namespace, name)
         else:
             out.mdep = mdep = kube.patch_status(mdep, decision.status.to_dict())
-            book.written = (mdep["metadata"]["resourceVersion"], written)
+            book.written = (mdep["metadata"]["resourceVersion"], digest)
     post_events(kube, mdep, status, decision, book, now)
     notify.on_decision(mdep, status, decision, now)  # queued for webhooks; never blocks the reconcile
     # After status and events: a 409 retry of this reconcile is not counted twice.
@@ -182,6 +183,21 @@ def reconcile_once(kube: Kube, analyzer: Analyzer, mdep: dict[str, Any], sdep: d
 
 
 # -- the asynchronous shell --------------------------------------------------------------
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+def handler(register: Callable[[Any], object]) -> Callable[[_Handler], _Handler]:
+    """`@handler(kopf.on.event(...))` registers like `@kopf.on.event(...)`. Kopf's handler
+    protocols (IndexingFn, WatchingFn, DaemonFn) list every keyword it passes, type
+    `namespace` optional for cluster-scoped kinds and cannot name an index argument; our
+    handlers take the few keywords they use (**_), for namespaced kinds, and the index by
+    name. This is the one place where their signatures meet Kopf's, unchecked."""
+    def decorate(fn: _Handler) -> _Handler:
+        register(fn)
+        return fn
+    return decorate
+
+
 _kube: Kube | None = None
 _analyzer: Analyzer | None = None
 _pool: ThreadPoolExecutor | None = None
@@ -245,7 +261,7 @@ def shutdown(**_: Any) -> None:
         _pool.shutdown(wait=False, cancel_futures=True)
 
 
-@kopf.index(ROUTER.resource.group, ROUTER.resource.version, ROUTER.resource.plural)
+@handler(kopf.index(ROUTER.resource.group, ROUTER.resource.version, ROUTER.resource.plural))
 def seldondeployments(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[tuple[str, str], str]:
     """SeldonDeployments by (namespace, name), which is their ModelDeployment's, as compact
     JSON (see `packed`): decoded only when their ModelDeployment reconciles."""
@@ -258,7 +274,7 @@ def _wake(namespace: str, name: str) -> None:
         book.wake.set()
 
 
-@kopf.on.event(ROUTER.resource.group, ROUTER.resource.version, ROUTER.resource.plural)
+@handler(kopf.on.event(ROUTER.resource.group, ROUTER.resource.version, ROUTER.resource.plural))
 async def seldon_changed(namespace: str, name: str, type: str | None, **_: Any) -> None:  # noqa: A002 - Kopf's name
     book = _books.get((namespace, name))
     if book is not None and type == "DELETED":
@@ -266,7 +282,7 @@ async def seldon_changed(namespace: str, name: str, type: str | None, **_: Any) 
     _wake(namespace, name)
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
+@handler(kopf.on.event(GROUP, VERSION, PLURAL))
 async def mdep_changed(namespace: str, name: str, type: str | None, meta: kopf.Meta, **_: Any) -> None:  # noqa: A002
     if type == "DELETED" and _kube is not None:
         _kube.events.forget(meta)
@@ -275,8 +291,8 @@ async def mdep_changed(namespace: str, name: str, type: str | None, meta: kopf.M
 
 def _api_message(e: ApiException) -> str:
     try:
-        return str(json.loads(e.body).get("message"))[:500]
-    except (TypeError, ValueError, AttributeError):
+        return str(json.loads(e.body or "").get("message"))[:500]
+    except (ValueError, AttributeError):
         return str(e.body)[:500]
 
 
@@ -299,7 +315,7 @@ def unpacked(cached: str | None) -> dict[str, Any] | None:
     return None if cached is None else json.loads(cached)
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
+@handler(kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0))
 async def rollout_daemon(name: str, namespace: str, body: kopf.Body, seldondeployments: kopf.Index,
                          logger: logging.Logger, **_: Any) -> None:
     global _writes
@@ -310,6 +326,9 @@ async def rollout_daemon(name: str, namespace: str, body: kopf.Body, seldondeplo
     loop = asyncio.get_running_loop()
     backoff = RETRY_SECONDS
     turn = False
+    # Dropped after each reconcile (below): declared here so that None is a valid value.
+    job: asyncio.Future[Outcome] | None = None
+    out: Outcome | None = None
     try:
         while True:
             # Copies are made only with a turn: 1,000 objects waking at once (start-up, a

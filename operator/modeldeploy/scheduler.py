@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from .rollout import next_analysis_at
 from .spec import Spec
@@ -32,6 +32,10 @@ def next_due(spec: Spec, status: Status, now: dt.datetime) -> dt.datetime | None
     return None
 
 
+@overload
+def newer(a: Mapping[str, Any], b: Mapping[str, Any] | None) -> Mapping[str, Any]: ...
+@overload
+def newer(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> Mapping[str, Any] | None: ...
 def newer(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     """The later of two versions of one object, by resourceVersion (etcd revisions, which
     kube-apiserver hands out in increasing order; opaque ones: `a`, the watched copy)."""
