@@ -18,7 +18,7 @@ from typing import Any
 from . import providers, routers
 from .providers import MetricProvider
 from .routing import MetricSeries
-from .state import Status, parse_time
+from .state import Reward, Status, parse_time
 from .spec import Spec
 from .validation import allow_custom_queries
 from .verdicts import SEQUENTIAL, AnalysisResult, CheckResult, Outcome
@@ -73,10 +73,10 @@ class Analyzer:
             log.exception("analysis of %s/%s failed", namespace, name)
             return _error(f"analysis failed: {e}")
 
-    def rewards(self, spec: Spec, status: Status, namespace: str, name: str, now: datetime) -> dict[str, Any]:
-        """The A/B reward comparison over the whole test so far, as a status dict."""
+    def rewards(self, spec: Spec, status: Status, namespace: str, name: str, now: datetime) -> Reward:
+        """The A/B reward comparison over the whole test so far."""
         if self.provider is None:
-            return {"outcome": Outcome.ERROR.value, "message": "no Prometheus configured (MODELDEPLOY_PROMETHEUS_URL)"}
+            return Reward(Outcome.ERROR.value, "no Prometheus configured (MODELDEPLOY_PROMETHEUS_URL)")
         from .analysis import Target, Templates, measure_rewards
 
         started = parse_time(status.stepStartedAt) or now
@@ -90,14 +90,14 @@ class Analyzer:
                                 sequential=spec.analysis.method == SEQUENTIAL)
         except Exception as e:  # noqa: BLE001 - an Error outcome holds the test, never decides it
             log.exception("reward comparison of %s/%s failed", namespace, name)
-            return {"outcome": Outcome.ERROR.value, "message": f"reward comparison failed: {e}"}
-        out = {"outcome": r.outcome.value, "winner": r.winner, "message": r.message, "confidence": r.confidence}
-        for key, value in (("baselineRate", r.baseline_rate), ("candidateRate", r.candidate_rate),
-                           ("nBaseline", r.n_baseline), ("nCandidate", r.n_candidate), ("difference", r.difference),
-                           ("lower", r.lower), ("upper", r.upper), ("pValue", two_proportion_p(r))):
-            if value is not None:
-                out[key] = float(f"{value:.6g}")
-        return out
+            return Reward(Outcome.ERROR.value, f"reward comparison failed: {e}")
+
+        def rounded(value: float | None) -> float | None:
+            return None if value is None else float(f"{value:.6g}")
+
+        return Reward(r.outcome.value, r.message, r.winner, r.confidence, rounded(r.baseline_rate),
+                      rounded(r.candidate_rate), rounded(r.n_baseline), rounded(r.n_candidate), rounded(r.difference),
+                      rounded(r.lower), rounded(r.upper), rounded(two_proportion_p(r)))
 
 
 def two_proportion_p(r: Any) -> float | None:

@@ -15,7 +15,7 @@ from .schema import DEFAULTS
 from .spec import SpecError, parse_duration as go_seconds
 from .state import (
     AB_TESTING, FAILED, FINISHING, IN_ROLLOUT, PAUSE_ERRORS, PAUSE_INCONCLUSIVE, PAUSE_USER, PAUSED, PENDING,
-    PROGRESSING, PROMOTING, ROLLING_BACK, SHADOWING,
+    PROGRESSING, PROMOTING, ROLLING_BACK, SHADOWING, ABTest,
 )
 
 
@@ -117,8 +117,7 @@ def _next_steps(mdep: Mapping[str, Any]) -> str | None:
                     f"when they pass, or `{cmd.format('resume')}` / `{cmd.format('abort')}`")
         return f"`{cmd.format('resume')}` to continue, `{cmd.format('abort')}` to roll back"
     if phase == AB_TESTING:
-        ab = st.get("abTest") or {}
-        if ab.get("winner") == "candidate":
+        if ABTest.from_dict(st.get("abTest") or {}).winner == "candidate":
             return (f"the candidate won the A/B test and promoteWinner is false: `{cmd.format('promote')}` adopts it, "
                     f"`{cmd.format('abort')}` keeps {st.get('stableVersion')}")
         return (f"the test decides at minSamples feedback per version or maxDuration; `{cmd.format('promote')}` adopts "
@@ -235,21 +234,20 @@ def render_status(mdep: Mapping[str, Any], events: Sequence[EventRow], now: date
         lines += table(["ROLE", "PREDICTOR", "VERSION", "WEIGHT", ""], rows, style, indent="  ", right=(3,))
 
     # A/B test: the reward comparison over the whole test so far
-    ab = st.get("abTest") or {}
-    if ab and phase in IN_ROLLOUT + FINISHING:
-        winner = {"candidate": "candidate wins", "baseline": "baseline wins"}.get(str(ab.get("winner")), "no winner yet")
-        lines += ["", f"{style.bold('A/B test')} {style.word(str(ab.get('outcome', '?')))}, {winner}, "
-                      f"{age(ab.get('time'), now)} ago"]
-        conf = ab.get("confidence")
-        interval = (f"[{number(ab.get('lower'))}, {number(ab.get('upper'))}]" if ab.get("lower") is not None else "-")
+    if st.get("abTest") and phase in IN_ROLLOUT + FINISHING:
+        ab = ABTest.from_dict(st["abTest"])
+        winner = {"candidate": "candidate wins", "baseline": "baseline wins"}.get(str(ab.winner), "no winner yet")
+        lines += ["", f"{style.bold('A/B test')} {style.word(ab.outcome or '?')}, {winner}, {age(ab.time, now)} ago"]
+        conf = ab.confidence
+        interval = f"[{number(ab.lower)}, {number(ab.upper)}]" if ab.lower is not None else "-"
         lines += table(["VERSION", "REWARD RATE", "FEEDBACK", "DIFFERENCE", f"{number(conf * 100) if conf else '?'}% CI",
                         "P-VALUE"],
-                       [["baseline", number(ab.get("baselineRate")), number(ab.get("nBaseline")), "", "", ""],
-                        ["candidate", number(ab.get("candidateRate")), number(ab.get("nCandidate")),
-                         number(ab.get("difference")), interval, number(ab.get("pValue"), 3)]],
+                       [["baseline", number(ab.baselineRate), number(ab.nBaseline), "", "", ""],
+                        ["candidate", number(ab.candidateRate), number(ab.nCandidate),
+                         number(ab.difference), interval, number(ab.pValue, 3)]],
                        style, indent="  ", right=(1, 2, 3, 5))
-        if ab.get("message"):
-            lines.append(f"  {ab['message']}")
+        if ab.message:
+            lines.append(f"  {ab.message}")
 
     # analysis
     last = st.get("lastAnalysis") or {}

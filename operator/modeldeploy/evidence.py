@@ -11,7 +11,10 @@ from __future__ import annotations
 import dataclasses
 
 from .schedule import next_weight
-from .state import AB_TESTING, PAUSE_ERRORS, PAUSE_INCONCLUSIVE, PAUSED, PROGRESSING, Event, LastAnalysis, Result, iso, parse_time
+from .state import (
+    AB_TESTING, PAUSE_ERRORS, PAUSE_INCONCLUSIVE, PAUSED, PROGRESSING, ABTest, Event, LastAnalysis, Result, iso,
+    parse_time,
+)
 from .transitions import Transitions
 from .verdicts import AnalysisResult, Outcome
 
@@ -96,17 +99,20 @@ class Evidence(Transitions):
         *and* the guard checks pass. With promoteWinner false the verdict is frozen until
         a person promotes or aborts, or a new version arrives."""
         s, r, st = self.spec.strategy, self.obs.reward, self.st
-        if (st.abTest or {}).get("frozen"):
+        if st.abTest is not None and st.abTest.frozen:
             return
         if r is not None:
-            self.set(abTest={**r, "time": iso(self.now)})
-        decisive = r is not None and r.get("outcome") == Outcome.PASS.value
+            self.set(abTest=ABTest.of(r, iso(self.now)))
+        decisive = r if r is not None and r.outcome == Outcome.PASS else None
         over = elapsed >= s.ab_max_duration
-        if not decisive and not over:
+        if decisive is None and not over:
             return
-        winner = r.get("winner") if decisive and r is not None else None
-        numbers = (st.abTest or {}).get("message", "no reward data") if r is None else r.get("message", "")
-        if winner == "candidate":
+        winner = decisive.winner if decisive is not None else None
+        if r is not None:
+            numbers = r.message
+        else:
+            numbers = st.abTest.message if st.abTest is not None and st.abTest.message else "no reward data"
+        if decisive is not None and winner == "candidate":
             if not passed:
                 if not over:
                     return  # the reward says yes; the guards have not said Pass for this test yet
@@ -116,12 +122,12 @@ class Evidence(Transitions):
                                       f"{st.stableVersion} stays")
             if s.ab_promote_winner:
                 return self.promote(f"the A/B test found it better on reward ({numbers}) and its guard checks pass")
-            self.set(abTest={**(self.st.abTest or {}), "winner": "candidate", "frozen": True})
+            self.set(abTest=ABTest.of(decisive, iso(self.now), frozen=True))
             self.emit("WinnerFound", f"{st.candidateVersion} wins the A/B test on reward ({numbers}); "
                       "promoteWinner is false: run `kubectl modeldeploy promote` to adopt it, or abort.")
             return
         why = f"{st.stableVersion} earns more reward" if winner == "baseline" else "no significant difference in reward"
-        if not decisive:
+        if decisive is None:
             why = f"no decision within maxDuration {s.ab_max_duration:.0f}s"
         self.roll_back(Result.NO_WINNER, f"A/B test: {why} ({numbers}); {st.stableVersion} stays")
 

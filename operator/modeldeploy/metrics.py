@@ -149,9 +149,9 @@ class OperatorMetrics:
             if any(e.reason in ("RolloutStarted", "Superseded") for e in decision.events) or st.phase not in (
                     *IN_ROLLOUT, PROMOTING, ROLLING_BACK):
                 self._clear_values(key)  # a new rollout, or none: old numbers would mislead
-            ab = getattr(st, "abTest", None) or {}
-            for series in ("baseline", "candidate"):
-                rate = ab.get(f"{series}Rate")
+            ab = st.abTest
+            for series, rate in (("baseline", ab.baselineRate if ab else None),
+                                 ("candidate", ab.candidateRate if ab else None)):
                 if rate is None or st.phase not in (*IN_ROLLOUT, PROMOTING, ROLLING_BACK):
                     self.reward.remove_by_labels({"namespace": namespace, "name": name, "series": series})
                 else:

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Self
 
 from .routing import Observation as RoutingObservation, Predictor
 from .spec import ModelSpec
@@ -132,6 +132,50 @@ class LastAnalysis:
 
 
 @dataclass(frozen=True)
+class Reward:
+    """An A/B test's reward comparison over the whole test so far (`Observation.reward`,
+    from `analyzer.rewards`). `outcome` is an `Outcome`: Pass means decisive enough to
+    judge, winner or not; `winner` is "candidate", "baseline" or None. The numbers are
+    absent when the comparison could not be made."""
+
+    outcome: str
+    message: str = ""
+    winner: str | None = None
+    confidence: float | None = None
+    baselineRate: float | None = None
+    candidateRate: float | None = None
+    nBaseline: float | None = None
+    nCandidate: float | None = None
+    difference: float | None = None  # candidate - baseline
+    lower: float | None = None
+    upper: float | None = None
+    pValue: float | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Self:
+        known = {k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(cls)}}
+        return cls(**{**known, "outcome": str(d.get("outcome") or ""), "message": str(d.get("message") or "")})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, None kept: merged into the stored status, it clears the numbers of
+        an earlier comparison that this one does not have."""
+        return plain(dataclasses.asdict(self))
+
+
+@dataclass(frozen=True)
+class ABTest(Reward):
+    """`status.abTest`: the latest `Reward`, when it was taken, and whether the verdict is
+    frozen (a winner that waits for a person: promoteWinner false)."""
+
+    time: str | None = None
+    frozen: bool = False
+
+    @classmethod
+    def of(cls, reward: Reward, time: str, frozen: bool = False) -> ABTest:
+        return cls(**{f.name: getattr(reward, f.name) for f in dataclasses.fields(Reward)}, time=time, frozen=frozen)
+
+
+@dataclass(frozen=True)
 class Status:
     """`status` of a ModelDeployment. Field names map to camelCase in the object."""
 
@@ -163,7 +207,7 @@ class Status:
     counters: Counters = field(default_factory=Counters)
     lastAnalysis: LastAnalysis | None = None
     lastRollout: RolloutRecord | None = None
-    abTest: Mapping[str, Any] | None = None
+    abTest: ABTest | None = None
     conditions: tuple[Mapping[str, Any], ...] = ()
     observedGeneration: int | None = None
     # Every transition, oldest first: {seq, time, type, reason, message, version, stable}. `seq` names the
@@ -178,6 +222,8 @@ class Status:
             object.__setattr__(self, "lastRollout", RolloutRecord.from_dict(self.lastRollout))
         if self.lastAnalysis is not None and not isinstance(self.lastAnalysis, LastAnalysis):
             object.__setattr__(self, "lastAnalysis", LastAnalysis.from_dict(self.lastAnalysis))
+        if self.abTest is not None and not isinstance(self.abTest, ABTest):
+            object.__setattr__(self, "abTest", ABTest.from_dict(self.abTest))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> Status:
@@ -219,9 +265,8 @@ class Observation:
     # two-phase moves (promote, roll back) only take their second step once it does.
     applied: bool = False
     analysis: AnalysisResult | None = None
-    # A/B tests: the latest reward comparison (a RewardComparison as a status dict;
-    # outcome "Pass" means it was decisive enough to judge, winner or not).
-    reward: Mapping[str, Any] | None = None
+    # A/B tests: the latest reward comparison (analysis ticks of an A/B test only).
+    reward: Reward | None = None
     command: str | None = None
     generation: int | None = None
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from modeldeploy import rollout, routing
 from modeldeploy.spec import parse
+from modeldeploy.state import Reward
 from modeldeploy.verdicts import AnalysisResult, CheckResult, Outcome
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -66,7 +67,7 @@ class Sim:
 
     def tick(self, seconds: float = 0, outcome: Outcome | None = None, command: str | None = None,
              crash_before_status: bool = False, crash_before_apply: bool = False,
-             crash_before_observe: bool = False, reward: dict | None = None) -> rollout.Decision:
+             crash_before_observe: bool = False, reward: Reward | None = None) -> rollout.Decision:
         self.now += timedelta(seconds=seconds)
         spec = parse(self.spec)
         current = rollout.Status.from_dict(self.status)

@@ -3,14 +3,17 @@ decisive reward comparison."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from modeldeploy import rollout
+from modeldeploy.state import Reward
 from modeldeploy.verdicts import Outcome
 
 from .rollout_sim import ab_test
 
-WINS = {"outcome": "Pass", "winner": "candidate", "message": "0.978 vs 0.893, diff +0.085 [0.05, 0.12]"}
-TIE = {"outcome": "Pass", "winner": None, "message": "0.89 vs 0.89, diff 0 [-0.03, 0.03]"}
-SHORT = {"outcome": "Inconclusive", "winner": None, "message": "too little feedback"}
+WINS = Reward("Pass", "0.978 vs 0.893, diff +0.085 [0.05, 0.12]", winner="candidate")
+TIE = Reward("Pass", "0.89 vs 0.89, diff 0 [-0.03, 0.03]")
+SHORT = Reward("Inconclusive", "too little feedback")
 
 
 ab = ab_test
@@ -42,7 +45,7 @@ def test_no_significant_difference_keeps_the_stable_version() -> None:
 
 def test_baseline_winning_keeps_the_stable_version() -> None:
     sim = ab()
-    sim.tick(30, reward={**TIE, "winner": "baseline"})
+    sim.tick(30, reward=replace(TIE, winner="baseline"))
     sim.tick(1)
     assert sim.status["lastRollout"]["result"] == "NoWinner" and "1.0.0 earns more reward" in sim.status["lastRollout"]["reason"]
 

@@ -12,16 +12,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modeldeploy import rollout
+from modeldeploy.state import Reward
 from modeldeploy.verdicts import Outcome
 
 from .rollout_sim import Sim, make_spec
 
 REWARDS = [
     None,
-    {"outcome": "Pass", "winner": "candidate", "message": "candidate better"},
-    {"outcome": "Pass", "winner": None, "message": "tie"},
-    {"outcome": "Pass", "winner": "baseline", "message": "baseline better"},
-    {"outcome": "Inconclusive", "winner": None, "message": "too little feedback"},
+    Reward("Pass", "candidate better", winner="candidate"),
+    Reward("Pass", "tie"),
+    Reward("Pass", "baseline better", winner="baseline"),
+    Reward("Inconclusive", "too little feedback"),
 ]
 STEP_EDITS = [[10, 25, 50, 100], [20, 100], [50, 100], [5, 10, 100], [30, 60, 90, 100]]
 TERMINAL = (rollout.STABLE, rollout.FAILED)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 
 from modeldeploy import rollout
+from modeldeploy.state import Reward
 from modeldeploy.verdicts import Outcome
 
 from .rollout_sim import Sim, ab_test, make_spec
 
-WINS = {"outcome": "Pass", "winner": "candidate", "message": "0.978 vs 0.893, diff +0.085 [0.05, 0.12]"}
+WINS = Reward("Pass", "0.978 vs 0.893, diff +0.085 [0.05, 0.12]", winner="candidate")
 
 
 def started(**overrides) -> Sim:
@@ -227,7 +228,7 @@ def test_6_winner_is_frozen_until_a_person_promotes() -> None:
     sim.tick(30, reward=WINS)
     assert sim.reasons()[-1] == "WinnerFound"
     for _ in range(10):  # past maxDuration, with the reward drifting to a tie
-        sim.tick(30, reward={"outcome": "Pass", "winner": None, "message": "tie"})
+        sim.tick(30, reward=Reward("Pass", "tie"))
     assert sim.phase == rollout.AB_TESTING and sim.status["abTest"]["winner"] == "candidate"
     assert sim.reasons().count("WinnerFound") == 1
     sim.tick(1, command="promote")

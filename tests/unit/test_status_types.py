@@ -7,10 +7,10 @@ import json
 
 import yaml
 
-from modeldeploy.state import Counters, LastAnalysis, Phase, Result, RolloutRecord, Status
+from modeldeploy.state import ABTest, Counters, LastAnalysis, Phase, Result, Reward, RolloutRecord, Status
 from modeldeploy.verdicts import Outcome
 
-from .rollout_sim import make_spec, rolled_out
+from .rollout_sim import ab_test, make_spec, rolled_out
 
 
 def test_counters_and_the_rollout_record_round_trip() -> None:
@@ -33,6 +33,24 @@ def test_the_last_analysis_round_trips_with_and_without_its_window_start() -> No
     assert Status(lastAnalysis=b).to_dict()["lastAnalysis"] == b
 
 
+def test_the_reward_comparison_and_the_ab_test_round_trip() -> None:
+    r = {"outcome": "Pass", "message": "candidate wins: reward 0.978 (1200) vs baseline 0.893 (1180)",
+         "winner": "candidate", "confidence": 0.95, "baselineRate": 0.893, "candidateRate": 0.978,
+         "nBaseline": 1180.0, "nCandidate": 1200.0, "difference": 0.085, "lower": 0.05, "upper": 0.12,
+         "pValue": 0.0001}
+    reward = Reward.from_dict(r)
+    assert reward.outcome == Outcome.PASS and reward.winner == "candidate" and reward.to_dict() == r
+    ab = {**r, "time": "2026-01-01T00:01:00.000Z", "frozen": True}
+    assert ABTest.from_dict(ab).to_dict() == ab
+    assert ABTest.of(reward, ab["time"], frozen=True) == ABTest.from_dict(ab)
+    assert Status(abTest=ab).abTest == ABTest.from_dict(ab) and Status(abTest=ab).to_dict()["abTest"] == ab
+    # A comparison that could not be made has no numbers; written over one that had them,
+    # it clears them (None in a merge patch) rather than leave them beside its Error.
+    error = ABTest.of(Reward("Error", "no data"), ab["time"]).to_dict()
+    assert error["lower"] is None and error["winner"] is None and error["frozen"] is False
+    assert ABTest.from_dict({k: v for k, v in error.items() if v is not None}) == ABTest.from_dict(error)
+
+
 def test_a_status_built_from_the_apis_dicts_is_typed() -> None:
     st = Status(phase=Phase.FAILED, counters={"failed": 1}, lastRollout={"version": "2", "result": "Aborted"})
     assert st.counters == Counters(failed=1) and st.lastRollout == RolloutRecord("2", "Aborted")
@@ -51,3 +69,16 @@ def test_every_status_the_state_machine_writes_reads_back_unchanged() -> None:
         assert back == d
         # Plain strings only: what the Kubernetes client's JSON and the plugin's YAML take.
         assert yaml.safe_load(yaml.safe_dump(back)) == d
+
+
+def test_every_ab_test_status_reads_back_unchanged_and_the_frozen_winner_stays() -> None:
+    sim = ab_test(promoteWinner=False)
+    seen = []
+    for reward in (Reward("Inconclusive", "too little feedback"), Reward("Pass", "wins", winner="candidate",
+                                                                          baselineRate=0.8, candidateRate=0.9)):
+        sim.tick(30, reward=reward)
+        seen.append(json.loads(json.dumps(sim.status)))
+    assert seen[0]["abTest"]["frozen"] is False and seen[1]["abTest"]["frozen"] is True
+    assert seen[1]["abTest"]["candidateRate"] == 0.9 and sim.phase == Phase.AB_TESTING
+    for d in seen:
+        assert Status.from_dict(d).to_dict() == d
