@@ -15,7 +15,7 @@ from .schema import DEFAULTS
 from .spec import SpecError, parse_duration as go_seconds
 from .state import (
     AB_TESTING, FAILED, FINISHING, IN_ROLLOUT, PAUSE_ERRORS, PAUSE_INCONCLUSIVE, PAUSE_USER, PAUSED, PENDING,
-    PROGRESSING, PROMOTING, ROLLING_BACK, SHADOWING, ABTest,
+    PROGRESSING, SHADOWING, ABTest, Status, traffic,
 )
 
 
@@ -54,11 +54,11 @@ def step_text(mdep: Mapping[str, Any]) -> str:
 
 
 def weight_text(st: Mapping[str, Any]) -> str:
-    if not st.get("candidateVersion"):
+    """The candidate's share, by the operator's own rule (`state.traffic`)."""
+    shares = traffic(Status.from_dict(st))
+    if not st.get("candidateVersion") or shares is None or shares.candidate is None:
         return "-"
-    if st.get("shadow"):
-        return "shadow"
-    return f"{int(st.get('candidateWeight') or 0)}%"
+    return "shadow" if shares.shadow else f"{shares.candidate}%"
 
 
 def verdict_text(st: Mapping[str, Any], now: datetime, style: Style) -> str:
@@ -211,26 +211,18 @@ def render_status(mdep: Mapping[str, Any], events: Sequence[EventRow], now: date
     if hint:
         field("Next", hint)
 
-    # traffic
-    if st.get("stablePredictor"):
+    # traffic, by the rule the operator routes with
+    shares = traffic(Status.from_dict(st))
+    if shares is not None:
         lines += ["", style.bold("Traffic")]
-        rows = []
-        weight = int(st.get("candidateWeight") or 0)
-        has_cand = bool(st.get("candidatePredictor")) and phase in IN_ROLLOUT + FINISHING
-        if phase == PROMOTING:
-            weight = 100
-        elif phase == ROLLING_BACK:
-            weight = 0
-        shadow = bool(st.get("shadow")) and has_cand
-        stable_w = 100 if (shadow or not has_cand) else 100 - weight
-        rows.append(["stable", st.get("stablePredictor") or "-", st.get("stableVersion") or "-", f"{stable_w}%",
-                     bar(stable_w)])
-        if has_cand:
-            if shadow:
-                rows.append(["candidate", st["candidatePredictor"], cand or "-", "shadow",
-                             "mirrored copy of the stable traffic; responses discarded"])
-            else:
-                rows.append(["candidate", st["candidatePredictor"], cand or "-", f"{weight}%", bar(weight)])
+        rows = [["stable", st.get("stablePredictor") or "-", st.get("stableVersion") or "-", f"{shares.stable}%",
+                 bar(shares.stable)]]
+        if shares.candidate is not None and shares.shadow:
+            rows.append(["candidate", st["candidatePredictor"], cand or "-", "shadow",
+                         "mirrored copy of the stable traffic; responses discarded"])
+        elif shares.candidate is not None:
+            rows.append(["candidate", st["candidatePredictor"], cand or "-", f"{shares.candidate}%",
+                         bar(shares.candidate)])
         lines += table(["ROLE", "PREDICTOR", "VERSION", "WEIGHT", ""], rows, style, indent="  ", right=(3,))
 
     # A/B test: the reward comparison over the whole test so far

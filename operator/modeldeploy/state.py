@@ -292,27 +292,43 @@ def _model(d: Mapping[str, Any]) -> ModelSpec:
     return ModelSpec.from_dict(d)
 
 
+@dataclass(frozen=True)
+class Traffic:
+    """The traffic shares that a status calls for, in percent. With `shadow` the
+    candidate receives a mirrored copy of all traffic and serves nobody."""
+
+    stable: int
+    candidate: int | None = None  # None: no candidate predictor
+    shadow: bool = False
+
+
+def traffic(status: Status) -> Traffic | None:
+    """The one weight rule: what `predictors` routes, and what the plugin shows. None
+    before there is a stable predictor."""
+    if not status.stablePredictor:
+        return None
+    if not status.candidatePredictor:
+        return Traffic(100)
+    if status.phase == PROMOTING:
+        return Traffic(0, 100)
+    if status.phase == ROLLING_BACK:
+        return Traffic(100, 0)
+    if status.shadow and status.stepStartedAt and not status.candidateUnreadySince:
+        # Mirroring starts once the candidate is ready (stepStartedAt), like any traffic.
+        return Traffic(100, 100, shadow=True)
+    return Traffic(100 - status.candidateWeight, status.candidateWeight)
+
+
 def predictors(status: Status) -> tuple[Predictor, ...]:
     """The predictors that `status` calls for (the router renders them)."""
-    if not status.stablePredictor or not status.stableModel:
+    shares = traffic(status)
+    if shares is None or not status.stablePredictor or not status.stableModel:
         return ()
     stable = _model(status.stableModel)
-    if not status.candidatePredictor or not status.candidateModel:
+    if shares.candidate is None or not status.candidatePredictor or not status.candidateModel:
         return (Predictor(status.stablePredictor, stable.version, stable, 100),)
     cand = _model(status.candidateModel)
-    if status.phase == PROMOTING:
-        weights = (0, 100)
-    elif status.phase == ROLLING_BACK:
-        weights = (100, 0)
-    elif status.shadow and status.stepStartedAt and not status.candidateUnreadySince:
-        # Mirroring starts once the candidate is ready (stepStartedAt), like any traffic.
-        return (
-            Predictor(status.stablePredictor, stable.version, stable, 100),
-            Predictor(status.candidatePredictor, cand.version, cand, 100, shadow=True),
-        )
-    else:
-        weights = (100 - status.candidateWeight, status.candidateWeight)
     return (
-        Predictor(status.stablePredictor, stable.version, stable, weights[0]),
-        Predictor(status.candidatePredictor, cand.version, cand, weights[1]),
+        Predictor(status.stablePredictor, stable.version, stable, shares.stable),
+        Predictor(status.candidatePredictor, cand.version, cand, shares.candidate, shadow=shares.shadow),
     )
