@@ -1,7 +1,7 @@
 """The rollout state machine: `step(spec, status, observation, now) -> Decision`.
 
 Pure: no I/O, the clock is a parameter, and everything it needs to resume lives in the
-status it returns. The shell persists that status *before* it makes the SeldonDeployment
+status it returns. The shell persists that status *before* it makes the router's object
 match `Decision.predictors`, so an operator killed at any moment re-derives the same
 routing on restart and never skips or repeats a step.
 
@@ -16,9 +16,9 @@ every phase:
    at or after `stepStartedAt`). A person's `promote` command is the one override, and
    its event says so.
 2. **Weight only goes to a ready candidate.** The candidate gets its first step once
-   Seldon reports it ready; a candidate that turns unready drops to 0 % at once and is
+   the router reports it ready; a candidate that turns unready drops to 0 % at once and is
    rolled back unless ready again within `readinessGrace` — at once if it has no
-   available replica left while users are routed to it (Seldon does not re-route while a
+   available replica left while users are routed to it (Seldon Core v1 does not re-route while a
    Deployment is unready, so only removing the predictor stops the 503s). An unready
    stable predictor pauses the rollout; no weight moves until it is ready again.
 3. **Every phase of a rollout can end.** Waiting for readiness and `Promoting` are bounded
@@ -32,7 +32,7 @@ every phase:
 6. Missing data (Inconclusive) and provider errors hold the weight and pause past their
    limits; they never promote and never roll back on their own.
 7. The stable predictor is removed only after a promotion's 100/0 routing was applied;
-   a step's clock starts when its routing is observed in Seldon.
+   a step's clock starts when its routing is observed in the router's object.
 """
 
 from __future__ import annotations
@@ -88,11 +88,12 @@ class _Machine(Evidence):
             self.set(phase=FAILED)
             self.emit("DeployFailed", f"{v} failed to become available: {failure}", warning=True)
         elif st.rolloutStartedAt and self.elapsed(st.rolloutStartedAt) > self.spec.strategy.progress_deadline:
+            routing = self.obs.routing
             self.set(phase=FAILED)
             self.emit("DeployFailed", f"{v} did not become available within progressDeadline "
-                      f"{self.spec.strategy.progress_deadline:.0f}s; Seldon says: "
-                      f"{self.obs.routing.description or self.obs.routing.state or 'nothing'}. It becomes Stable "
-                      "as soon as Seldon reports it available.", warning=True)
+                      f"{self.spec.strategy.progress_deadline:.0f}s; the {routing.kind} says: "
+                      f"{routing.description or routing.state or 'nothing'}. It becomes Stable "
+                      f"as soon as the {routing.kind} reports it available.", warning=True)
 
     def stable(self) -> None:
         m = self.spec.model
@@ -117,7 +118,7 @@ class _Machine(Evidence):
             self.start_rollout()
 
     def ends_rollout(self) -> bool:
-        """What ends a rollout in any of its phases: a version edit, abort, Seldon's Failed."""
+        """What ends a rollout in any of its phases: a version edit, abort, a failed candidate."""
         v, st, cmd = self.spec.model.version, self.st, self.obs.command
         if v == st.stableVersion:
             self.roll_back(Result.ABORTED, "spec.model.version was set back to the stable version")
@@ -127,7 +128,7 @@ class _Machine(Evidence):
             self.command_event("abort", "aborting the rollout")
             self.roll_back(Result.ABORTED, "aborted by a user")
         elif failure := self.obs.routing.failure(st.candidatePredictor or ""):
-            self.roll_back(Result.ROLLED_BACK, f"Seldon reports the candidate failed: {failure}")
+            self.roll_back(Result.ROLLED_BACK, f"the {self.obs.routing.kind} reports the candidate failed: {failure}")
         else:
             return False
         return True
@@ -142,7 +143,7 @@ class _Machine(Evidence):
                 self.command_event("promote", "promoting now, skipping the remaining steps")
                 return self.promote(f"promoted by a user, overriding the analysis (latest: {last})")
             self.command_event("promote", f"refused: {st.candidateVersion} is not ready, and an unready model "
-                               "never gets traffic; abort, or wait until Seldon reports it ready")
+                               f"never gets traffic; abort, or wait until the {obs.routing.kind} reports it ready")
         held = self.watch_readiness()
         if self.st.phase == ROLLING_BACK:
             return
@@ -158,8 +159,8 @@ class _Machine(Evidence):
         if obs.analysis is not None and not self.record(obs.analysis):
             return
         if not obs.applied:
-            # This step's routing is not in Seldon yet (the operator died between writing
-            # status and patching Seldon, or the patch failed): users have not seen this
+            # This step's routing is not in the router's object yet (the operator died between
+            # writing status and patching it, or the patch failed): users have not seen this
             # weight, so the step's time starts when they do.
             self.set(stepStartedAt=iso(self.now))
             return
@@ -173,7 +174,7 @@ class _Machine(Evidence):
             return False  # still waiting for the first readiness: await_ready's deadline
         if not self.ready(st.candidatePredictor):
             if st.candidateWeight > 0 and not self.obs.routing.serves(st.candidatePredictor or ""):
-                # No replica left: every request routed to it fails, and Seldon re-routes
+                # No replica left: every request routed to it fails, and Seldon Core v1 re-routes
                 # only once all of its Deployments are ready, so a 0 % weight would not take
                 # effect. Removing the predictor is the one change that protects users.
                 self.roll_back(Result.ROLLED_BACK, "the candidate has no available replica left, so every request "
@@ -271,8 +272,8 @@ class _Machine(Evidence):
         if self.obs.applied:
             return self.finish()
         if self.elapsed(st.stepStartedAt) > deadline:
-            self.roll_back(Result.ROLLED_BACK, f"the 100% routing was not observed in Seldon within progressDeadline "
-                           f"{deadline:.0f}s")
+            self.roll_back(Result.ROLLED_BACK, f"the 100% routing was not observed in the {self.obs.routing.kind} "
+                           f"within progressDeadline {deadline:.0f}s")
 
     # -- commands ----------------------------------------------------------------------
     def refuse_command(self) -> None:

@@ -45,7 +45,7 @@ class Observation:
     """What the router reports about the routed object, per predictor.
 
     `available` maps each predictor with status entries to (available, replicas) summed
-    over its workloads, for messages.
+    over its workloads, for messages; `kind` names the routed object in them.
     """
 
     exists: bool
@@ -54,6 +54,9 @@ class Observation:
     ready: frozenset[str] = field(default_factory=frozenset)
     failed: Mapping[str, str] = field(default_factory=dict)
     available: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    # What the rollout's messages call the object ("the SeldonDeployment reports it ready"):
+    # the router's `resource.kind`, so the core's words name no data plane.
+    kind: str = "routed object"
 
     def is_ready(self, predictor: str) -> bool:
         return predictor in self.ready

@@ -29,12 +29,12 @@ class Transitions:
     def set(self, **changes: Any) -> None:
         if "stepStartedAt" in changes and "stepObserved" not in changes:
             # Every clock restart changes (or re-asserts) the routing; the step's time only
-            # starts once that routing is seen in Seldon (`observe_routing`). No step, no wait.
+            # starts once that routing is seen in the router's object (`observe_routing`). No step, no wait.
             changes["stepObserved"] = not changes["stepStartedAt"]
         self.st = dataclasses.replace(self.st, **changes)
 
     def observe_routing(self) -> None:
-        """Start the step's clock the first time its routing is seen in the SeldonDeployment
+        """Start the step's clock the first time its routing is seen in the router's object
         (this tick's `applied`), so that neither the analysis nor the shell's wake-up
         before the patch, nor a restart between status write, patch and observation,
         shortens the step users see. Runs before any rule reads stepStartedAt."""
@@ -85,7 +85,8 @@ class Transitions:
             lastAnalysis=None, abTest=None,
         )
         self.emit(reason, f"{prefix}Rolling out {m.version} (stable {self.st.stableVersion}): candidate predictor "
-                  f"{self.st.candidatePredictor} added with no traffic until Seldon reports it ready.")
+                  f"{self.st.candidatePredictor} added with no traffic until the {self.obs.routing.kind} reports it "
+                  "ready.")
 
     def walk_phase(self) -> str:
         return AB_TESTING if self.spec.strategy.type == "ABTest" else PROGRESSING

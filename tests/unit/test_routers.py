@@ -4,15 +4,18 @@ core never needs to know which one it got."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from modeldeploy import routers, routing
+from modeldeploy import rollout, routers, routing
 from modeldeploy.routers import Router, seldon_v1
-from modeldeploy.spec import ModelSpec
+from modeldeploy.spec import ModelSpec, parse
 
-CORE = ("state.py", "rollout.py", "transitions.py", "schedule.py", "routing.py", "spec.py", "schema.py")
+CORE = ("state.py", "rollout.py", "evidence.py", "transitions.py", "schedule.py", "routing.py", "spec.py", "schema.py")
+#: The core modules that word the rollout's events.
+WORDING = ("rollout.py", "evidence.py", "transitions.py")
 PACKAGE = Path(routers.__file__).parent.parent
 
 
@@ -25,7 +28,7 @@ def test_every_registered_router_renders_observes_and_names_its_resource() -> No
         body = router.render("d", "ns", owner, preds)
         assert body["apiVersion"] == router.resource.api_version and body["kind"] == router.resource.kind
         assert router.in_sync(body, body) and not router.in_sync(None, body)
-        assert router.observe(None) == routing.Observation(exists=False)
+        assert router.observe(None) == routing.Observation(exists=False, kind=router.resource.kind)
         assert not router.observe(body).is_ready(preds[0].name)  # no status yet: nothing is ready
         assert router.series.predictor_label
 
@@ -43,3 +46,29 @@ def test_the_core_imports_no_router(module: str) -> None:
     imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
     assert not {m for m in imported if "routers" in m or "seldon" in m}, imported
+
+
+@pytest.mark.parametrize("module", WORDING)
+def test_the_cores_messages_name_no_router(module: str) -> None:
+    """Event and status messages name the routed object by `Observation.kind` (the
+    router's resource kind), so a second router's rollouts do not speak of Seldon."""
+    tree = ast.parse((PACKAGE / module).read_text())
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef)) and n.body
+                  and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    words = [n.value for n in ast.walk(tree)
+             if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings]
+    assert words and not [w for w in words if "seldon" in w.lower()]
+
+
+def test_a_rollout_speaks_of_the_routers_kind() -> None:
+    from .rollout_sim import Sim, make_spec
+
+    sim = Sim(make_spec())
+    sim.to_stable()
+    sim.bump("2.0.0")
+    observed = sim.observation()
+    kind = dataclasses.replace(observed.routing, kind="InferenceService")
+    decision = rollout.step(parse(sim.spec), rollout.Status.from_dict(sim.status),
+                            dataclasses.replace(observed, routing=kind), sim.now)
+    assert "until the InferenceService reports it ready" in decision.status.message

@@ -197,7 +197,7 @@ def observe(sd: Mapping[str, Any] | None) -> Observation:
     right after an in-place change (a new sha256) the entry can still show the old pods.
     """
     if sd is None:
-        return Observation(exists=False)
+        return Observation(exists=False, kind=RESOURCE.kind)
     name = sd["metadata"]["name"]
     status = sd.get("status") or {}
     entries = status.get("deploymentStatus") or {}
@@ -219,7 +219,7 @@ def observe(sd: Mapping[str, Any] | None) -> Observation:
             failed[p["name"]] = (f"{description or 'Seldon reports state Failed'} "
                                  f"({avail}/{want} replicas of predictor {p['name']} available)")
     return Observation(exists=True, state=state, description=description, ready=frozenset(ready),
-                       failed=failed, available=available)
+                       failed=failed, available=available, kind=RESOURCE.kind)
 
 
 #: What Seldon Core v1's executor and its Python wrapper export per predictor (plus our
