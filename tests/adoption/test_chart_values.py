@@ -1,15 +1,17 @@
-"""The chart's notifications and alert values, rendered by `helm template`: what the
-Deployment's environment says is what the operator's notify module reads, and the
-alerts link an absolute runbook URL by default."""
+"""The chart's notifications, alerts, router and metric provider values, rendered by `helm
+template`: what the Deployment's environment says is what the operator reads, the
+alerts link an absolute runbook URL by default, and the schema offers exactly the
+registered routers and providers."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from modeldeploy import notify
+from modeldeploy import notify, providers, routers
 from tests.chart.helmkube import Tools, find
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,3 +85,14 @@ def test_alerts_link_an_absolute_runbook_url_by_default(tools) -> None:
     (rule,) = find(tools.template("--set", "alerts.enabled=true", "--set", "alerts.runbookUrl="), "PrometheusRule")
     assert all(r["annotations"]["runbook_url"].startswith("docs/runbook.md#")
                for g in rule["spec"]["groups"] for r in g["rules"])
+
+
+def test_the_router_and_provider_values_are_the_registered_names_and_reach_the_operator(tools) -> None:
+    schema = json.loads((REPO / "values.schema.json").read_text())["properties"]["operator"]["properties"]
+    assert sorted(schema["router"]["enum"]) == sorted(routers.ROUTERS)
+    assert sorted(schema["metricProvider"]["enum"]) == sorted(providers.PROVIDERS)
+    env = env_of(tools.template(), {})
+    assert (env["MODELDEPLOY_ROUTER"], env["MODELDEPLOY_METRIC_PROVIDER"]) == (routers.DEFAULT, providers.DEFAULT)
+    assert routers.from_env(env).resource == routers.get(routers.DEFAULT).resource
+    out = tools.helm("template", "x", str(REPO), "--set", "operator.router=kserve", check=False)
+    assert out.returncode != 0 and "/operator/router" in out.stderr, out.stderr
