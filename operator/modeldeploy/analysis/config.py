@@ -272,19 +272,21 @@ _KINDS: dict[str, tuple[tuple[str, ...], Callable[[str, Mapping[str, Any], str],
     "errorRate": (("max", "significance", "maxIncrease"), _error_rate),
     "outputDistribution": (("maxJensenShannon", "maxPSI", "significance", "test"), _outputs),
 }
-_ALL_KINDS = (*_KINDS, "query")
+#: Every check kind, in the CRD's order: tests/analysis/test_check_kinds.py checks that the CRD
+#: offers exactly these and that both analysis methods run each.
+CHECK_KINDS = (*_KINDS, "query")
 
 
 def _metric(item: Any, where: str) -> Metric:
     if not isinstance(item, Mapping):
-        raise AnalysisConfigError(f"{where}: must be a mapping with a name and one of {', '.join(_ALL_KINDS)}")
+        raise AnalysisConfigError(f"{where}: must be a mapping with a name and one of {', '.join(CHECK_KINDS)}")
     name = item.get("name")
     if not isinstance(name, str) or len(name) > 63 or not DNS_LABEL.fullmatch(name):
         raise AnalysisConfigError(f"{where}.name: {name!r} must be a DNS label of at most 63 lowercase letters, "
                                   "digits and '-', such as p99 or error-rate")
-    kinds = [k for k in _ALL_KINDS if k in item]
+    kinds = [k for k in CHECK_KINDS if k in item]
     if len(kinds) != 1:
-        raise AnalysisConfigError(f"{where}: needs exactly one of {', '.join(_ALL_KINDS)}, found {kinds or 'none'}")
+        raise AnalysisConfigError(f"{where}: needs exactly one of {', '.join(CHECK_KINDS)}, found {kinds or 'none'}")
     kind = kinds[0]
     if kind == "query":
         _only(item, ("name", "query", "min", "max"), where)
