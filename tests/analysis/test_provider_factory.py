@@ -90,5 +90,5 @@ def test_the_analyzer_wraps_the_provider_once_and_rewards_use_its_templates() ->
     status = Status(stablePredictor="v1", candidatePredictor="v2", stepStartedAt=(now - timedelta(minutes=5))
                     .strftime("%Y-%m-%dT%H:%M:%SZ"))
     out = analyzer.rewards(spec, status, "ns", "d", now)
-    assert out["nBaseline"] == 100 and out["nCandidate"] == 100 and out["candidateRate"] == 0.8, out
+    assert (out.nBaseline, out.nCandidate, out.candidateRate) == (100, 100, 0.8), out
     assert fake.queries and all("modeldeploy_feedback" in q for q in fake.queries)  # the model server's pair
