@@ -224,7 +224,8 @@ class OperatorMetrics:
         labels = {"namespace": namespace, "name": name}
         with self._lock:
             for m in (self.phase, self.weight, self.step, self.ready, self.checks, self.analyses, self.check_value,
-                      self.evidence, self.increase, self.rollouts, self.reward, self.events, self.last_success, self.reconcile_errors):
+                      self.evidence, self.increase, self.rollouts, self.reward, self.events, self.last_success,
+                      self.reconcile_errors):
                 m.remove_by_labels(labels)
             self._known.discard((namespace, name))
             self._watched.discard((namespace, name))
@@ -240,8 +241,8 @@ class OperatorMetrics:
 
     def all(self) -> tuple[Any, ...]:
         return (self.phase, self.weight, self.step, self.ready, self.checks, self.analyses, self.check_value,
-                self.evidence, self.increase, self.rollouts, self.reward, self.events, self.duration, self.query_errors, self.last_success,
-                self.reconcile_errors, self.info)
+                self.evidence, self.increase, self.rollouts, self.reward, self.events, self.duration, self.query_errors,
+                self.last_success, self.reconcile_errors, self.info)
 
 
 def _version() -> str:
