@@ -209,7 +209,8 @@ def run_once(sc: Scenario, policy: str, seed: int, horizon_s: float) -> RunResul
         analysis = None
         if rollout.analysis_due(spec, st, now):
             if not policy.startswith("flagger"):  # the operator's own call (analyzer.py)
-                analysis = analyse(aspec, TARGET, prom, at=now.timestamp(), evidence=Evidence.of_status(st, now, spec.strategy.steps))
+                analysis = analyse(aspec, TARGET, prom, at=now.timestamp(),
+                                   evidence=Evidence.of_status(st, now, spec.strategy.steps))
             else:
                 analysis = judge_flagger(prom, st)
         names = {p.name for p in applied}
