@@ -10,6 +10,8 @@ its medians are what the analysis can at best approach. Traffic as in
 `decision_quality.py`: Poisson arrivals at 20 req/s, 10 % to the candidate, looks every
 30 s (or --look).
 
+The same for the 1 req/s targets ("within 30 minutes"): `low_traffic`.
+
     python benchmarks/oracle_sprt.py [--alpha 0.0033] [--look 30] [--runs 20000]
 """
 
@@ -54,6 +56,42 @@ def latency(rng: np.random.Generator, alpha: float, look: int, runs: int, rate: 
     return _first(llr, nc, alpha)
 
 
+def low_traffic(rng: np.random.Generator, alpha: float, beta: float, look: int, runs: int, p_c: float,
+                rate: float = 1.0, p_b: float = 0.005, margin: float = 0.02, steps: tuple[int, ...] = (10, 25, 50),
+                step_s: int = 60, horizon_s: int = 3600) -> np.ndarray:
+    """Seconds until an oracle canary on the error rate alone decides (nan: not in the horizon).
+
+    The analysis's own rule with every unknown given: a step at weight w passes once an
+    SPRT of "the increase is at most margin / w' " (w' the next weight, 1 at the last step)
+    against the candidate's true rate crosses 1/beta on all candidate requests so far, the
+    step having lasted step_s; it fails once an SPRT of p_c against "no increase" crosses
+    1/alpha. Rates known, no other check to wait for: a real rollout can only be slower.
+    Positive seconds: promoted; negative: rolled back.
+    """
+    out = np.full(runs, np.nan)
+    fail_step = (math.log(p_c / p_b), math.log((1 - p_c) / (1 - p_b)))
+    for r in range(runs):
+        n = x = 0
+        t = step_start = 0
+        k = 0
+        while t < horizon_s:
+            t += look
+            m = rng.binomial(rng.poisson(rate * look), steps[k] / 100)
+            n, x = n + m, x + rng.binomial(m, p_c)
+            if x * fail_step[0] + (n - x) * fail_step[1] >= math.log(1 / alpha):
+                out[r] = -t
+                break
+            null = p_b + margin / ((steps[k + 1] if k + 1 < len(steps) else 100) / 100)
+            if null < 1 and t - step_start >= step_s:
+                llr = x * math.log(p_c / null) + (n - x) * math.log((1 - p_c) / (1 - null))
+                if llr >= math.log(1 / beta):
+                    k, step_start = k + 1, t
+                    if k == len(steps):
+                        out[r] = t
+                        break
+    return out
+
+
 def _first(llr: np.ndarray, n_c: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """(index of the deciding look, candidate requests by then) per run; -1 and nan if none."""
     crossed = llr >= math.log(1 / alpha)
@@ -77,6 +115,14 @@ def main(argv: list[str] | None = None) -> int:
                            ("latency x1.3", latency(rng, args.alpha, args.look, args.runs))):
         print(f"| {label} | {np.mean(at == 0):.1%} | {np.mean((at >= 0) & (at <= 1)):.1%} | {np.nanmedian(n):.0f} "
               f"| {np.nanmean(n):.0f} |")
+    print(f"\noracle canary on the error rate alone at 1 req/s, steps 10/25/50/100, stepDuration 1m, looks every "
+          f"{args.look} s, alpha {args.alpha:g}, beta 0.05, pass margin 2 points at the weight a step leads to")
+    print("| candidate | promoted within 30 min | rolled back within 30 min | median s to a decision |")
+    print("|---|---|---|---|")
+    for label, p_c in (("healthy (0.5 %)", 0.005), ("5 % errors", 0.05)):
+        t = low_traffic(rng, args.alpha, 0.05, args.look, args.runs // 10, p_c)
+        print(f"| {label} | {np.mean((t > 0) & (t <= 1800)):.1%} | {np.mean((t < 0) & (t >= -1800)):.1%} | "
+              f"{np.nanmedian(np.abs(t)):.0f} |")
     return 0
 
 
