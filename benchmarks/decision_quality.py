@@ -209,13 +209,26 @@ def run_once(sc: Scenario, policy: str, seed: int, horizon_s: float) -> RunResul
         analysis = None
         if rollout.analysis_due(spec, st, now):
             if not policy.startswith("flagger"):  # the operator's own call (analyzer.py)
-                analysis = analyse(aspec, TARGET, prom, at=now.timestamp(), evidence=Evidence.of_status(st, now, spec.strategy.steps))
+                analysis = analyse(aspec, TARGET, prom, at=now.timestamp(),
+                                   evidence=Evidence.of_status(st, now, spec.strategy.steps))
             else:
                 analysis = judge_flagger(prom, st)
         names = {p.name for p in applied}
         obs = rollout.Observation(routing.Observation(exists=True, ready=frozenset(names)),
                                   applied=applied == rollout.predictors(st), analysis=analysis, generation=1)
         decision = rollout.step(spec, st, obs, now)
+        for _ in range(3):  # a change of routing is followed by its watch event (at most a few in a row)
+            if decision.predictors == applied:
+                break
+            # Applying new routing changes the SeldonDeployment, whose watch event reconciles
+            # the object again within seconds. The simulated traffic follows the new weights
+            # from this instant (a new predictor serves at once), so that reconcile sees them
+            # applied and ready and starts the step's clock (stepObserved) now, not a tick
+            # later with a tick of traffic already served outside the step.
+            applied = decision.predictors
+            seen = rollout.Observation(routing.Observation(exists=True, ready=frozenset(p.name for p in applied)),
+                                       applied=applied == rollout.predictors(decision.status), generation=1)
+            decision = rollout.step(spec, decision.status, seen, now)
         st, applied = decision.status, decision.predictors
         if st.phase == rollout.PAUSED:
             # Paused for want of data: the traffic will not change, so it stays undecided

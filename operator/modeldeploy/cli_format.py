@@ -259,6 +259,15 @@ def render_status(mdep: Mapping[str, Any], events: Sequence[EventRow], now: date
                              number(ch.get("statistic")), number(ch.get("p_value"), 3)])
             lines += table(["CHECK", "VERDICT", "BASELINE", "CANDIDATE", "THRESHOLD", "N (B/C)", "STATISTIC",
                             "P-VALUE"], rows, style, indent="  ", right=(2, 3, 4, 5, 6, 7))
+            # Sequential checks: the increase and its confidence sequence against the margins,
+            # and the evidence against the tolerance next to the e-value that fails the check.
+            evidence = [[ch.get("name", "?"), number(ch.get("estimate")),
+                         f"[{number(ch.get('lower'))}, {number(ch.get('upper'))}]" if "lower" in ch else "-",
+                         number(ch.get("margin")), number(ch.get("pass_margin")), number(ch.get("e_value"), 3),
+                         number(ch.get("threshold"))] for ch in checks if ch.get("e_value") is not None]
+            if evidence:
+                lines += [""] + table(["CHECK", "INCREASE", "CONFIDENCE SEQUENCE", "TOLERANCE", "PASS BELOW",
+                                       "E-VALUE", "FAILS AT"], evidence, style, indent="  ", right=(1, 3, 4, 5, 6))
             for ch in checks:
                 if ch.get("message"):
                     lines.append(f"  {style.bold(ch.get('name', '?'))}: {ch['message']}")

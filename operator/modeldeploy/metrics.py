@@ -25,6 +25,7 @@ our ``namespace`` label is the ModelDeployment's, so the scrape must honour it
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -48,6 +49,10 @@ VERDICTS = tuple(o.value for o in Outcome)
 #: ``kind`` of modeldeploy_metric_query_errors_total: how a query to Prometheus failed.
 QUERY_ERROR_KINDS = ("unreachable", "timeout", "query_failed", "other")
 SERIES = ("baseline", "candidate", "threshold")
+#: Sequential checks: the e-value against "within the tolerance" and the e-value that fails (1/alpha).
+EVIDENCE_SERIES = ("e_value", "threshold")
+#: Sequential checks: the measured increase, its confidence sequence and the two margins it is decided against.
+INCREASE_SERIES = ("estimate", "lower", "upper", "margin", "pass_margin")
 #: Seconds; an analysis is a dozen instant queries, each bounded by the provider's timeout.
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -80,6 +85,17 @@ class OperatorMetrics:
                                  "(latency in ms, error rate as a fraction, Jensen-Shannon divergence for outputs). "
                                  "Absent when the check measured nothing (Inconclusive, Error) or no rollout runs.",
                                  (*OBJECT, "check", "series"), registry=r)
+        self.evidence = Gauge("modeldeploy_analysis_check_evidence",
+                              "Sequential checks: series=e_value is the latest evidence (e-value) against 'the "
+                              "candidate is within the check's tolerance', series=threshold the e-value at which the "
+                              "check fails (1/alpha). Absent for per-window checks and while a check collects its "
+                              "first requests.", (*OBJECT, "check", "series"), registry=r)
+        self.increase = Gauge("modeldeploy_analysis_check_increase",
+                              "Sequential checks: the candidate's increase over the baseline (series=estimate), its "
+                              "confidence sequence (lower, upper), the tolerated increase (margin: fails once shown "
+                              "beyond it) and the increase a pass must show it below (pass_margin). Latency relative "
+                              "(0.25 = 25 % slower), errors a difference of rates, outputs the Jensen-Shannon "
+                              "distance (no interval).", (*OBJECT, "check", "series"), registry=r)
         self.rollouts = Counter("modeldeploy_rollouts",
                                 "Finished rollouts by result (Promoted, RolledBack, Aborted, NoWinner).",
                                 (*OBJECT, "result"), registry=r)
@@ -166,18 +182,23 @@ class OperatorMetrics:
                         for v in VERDICTS:
                             self.checks.labels(namespace, name, check.name, v)
                     self.checks.labels(namespace, name, check.name, check.outcome.value).inc()
-                    for series in SERIES:
-                        value = getattr(check, series)
-                        if value is None:
-                            self.check_value.remove_by_labels(
+                    sequential = check.e_value is not None
+                    numbers = [(self.check_value, series, getattr(check, series)) for series in SERIES]
+                    numbers += [(gauge, series, getattr(check, series) if sequential else None)
+                                for gauge, names in ((self.evidence, EVIDENCE_SERIES), (self.increase, INCREASE_SERIES))
+                                for series in names]
+                    for gauge, series, value in numbers:
+                        if value is None or math.isnan(value):
+                            gauge.remove_by_labels(
                                 {"namespace": namespace, "name": name, "check": check.name, "series": series})
                         else:
-                            self.check_value.labels(namespace, name, check.name, series).set(value)
+                            gauge.labels(namespace, name, check.name, series).set(value)
                             values.add(check.name)
 
     def _clear_values(self, key: tuple[str, str]) -> None:
         for check in self._values.pop(key, set()):
-            self.check_value.remove_by_labels({"namespace": key[0], "name": key[1], "check": check})
+            for gauge in (self.check_value, self.evidence, self.increase):
+                gauge.remove_by_labels({"namespace": key[0], "name": key[1], "check": check})
 
     def watched(self, namespace: str, name: str, now: float | None = None) -> None:
         """The operator looks after this object from now on: it gets a heartbeat series at
@@ -203,7 +224,8 @@ class OperatorMetrics:
         labels = {"namespace": namespace, "name": name}
         with self._lock:
             for m in (self.phase, self.weight, self.step, self.ready, self.checks, self.analyses, self.check_value,
-                      self.rollouts, self.reward, self.events, self.last_success, self.reconcile_errors):
+                      self.evidence, self.increase, self.rollouts, self.reward, self.events, self.last_success,
+                      self.reconcile_errors):
                 m.remove_by_labels(labels)
             self._known.discard((namespace, name))
             self._watched.discard((namespace, name))
@@ -219,8 +241,8 @@ class OperatorMetrics:
 
     def all(self) -> tuple[Any, ...]:
         return (self.phase, self.weight, self.step, self.ready, self.checks, self.analyses, self.check_value,
-                self.rollouts, self.reward, self.events, self.duration, self.query_errors, self.last_success,
-                self.reconcile_errors, self.info)
+                self.evidence, self.increase, self.rollouts, self.reward, self.events, self.duration, self.query_errors,
+                self.last_success, self.reconcile_errors, self.info)
 
 
 def _version() -> str:

@@ -43,10 +43,10 @@ DEFAULTS: dict[str, Any] = {
     "analysis.inconclusiveLimit": 6,
     "analysis.errorLimit": 4,
     "analysis.metrics[].latency.quantile": 0.99,
-    "analysis.metrics[].latency.significance": 0.005,
+    "analysis.metrics[].latency.significance": 0.0033,
     "analysis.metrics[].errorRate.max": 0.01,
-    "analysis.metrics[].errorRate.significance": 0.005,
-    "analysis.metrics[].outputDistribution.significance": 0.005,
+    "analysis.metrics[].errorRate.significance": 0.0033,
+    "analysis.metrics[].outputDistribution.significance": 0.0033,
     "analysis.metrics[].outputDistribution.test": "chiSquare",
     "paused": False,
 }

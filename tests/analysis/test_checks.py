@@ -104,7 +104,7 @@ def test_identical_versions_never_fail_latency(counts: list[int]) -> None:
 ERRORS = ErrorRateMetric("errors")
 
 
-@pytest.mark.parametrize(("candidate_errors", "outcome"), [(6, Outcome.PASS), (8, Outcome.FAIL)])
+@pytest.mark.parametrize(("candidate_errors", "outcome"), [(6, Outcome.PASS), (8, Outcome.PASS), (9, Outcome.FAIL)])
 def test_zero_error_baseline_needs_significance(candidate_errors: int, outcome: Outcome) -> None:
     r = checks.error_rate(ERRORS, {"200": 500}, {"200": 500 - candidate_errors, "500": candidate_errors}, 100, "1m")
     assert r.outcome == outcome

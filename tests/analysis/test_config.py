@@ -32,8 +32,8 @@ def test_metric_defaults() -> None:
         {"name": "custom", "query": "sum(up)", "max": 1.0},
     ]})
     p99, errors, outputs, psi, custom = spec.metrics
-    assert p99 == LatencyMetric("p99", quantile=0.99, max_ms=None, max_ratio=None, significance=0.005)
-    assert errors == ErrorRateMetric("errors", max=0.01, significance=0.005)
+    assert p99 == LatencyMetric("p99", quantile=0.99, max_ms=None, max_ratio=None, significance=0.0033)
+    assert errors == ErrorRateMetric("errors", max=0.01, significance=0.0033)
     assert isinstance(outputs, OutputMetric) and outputs.js_limit == 0.05 and outputs.max_psi is None
     assert isinstance(psi, OutputMetric) and psi.js_limit is None and psi.max_psi == 0.2
     assert custom == CustomMetric("custom", "sum(up)", None, 1.0) and not custom.per_version
@@ -51,7 +51,7 @@ def test_the_design_example_parses() -> None:
             {"name": "custom", "query": 'sum(rate(x{p="{{predictor}}"}[{{window}}]))', "min": 0, "max": 1.0},
         ],
     })
-    assert spec.metrics[0] == LatencyMetric("p99", 0.99, 250.0, 1.25, 0.005)
+    assert spec.metrics[0] == LatencyMetric("p99", 0.99, 250.0, 1.25, 0.0033)
     assert spec.metrics[3].per_version  # type: ignore[union-attr]
     assert spec.templates().latency.startswith("sum by (le) (increase(x_bucket")
 

@@ -146,3 +146,24 @@ def test_an_unreachable_api_server_is_an_error_that_names_it(tmp_path, capsys) -
     assert err.startswith(f"error: cannot reach the API server at {server}"), err
     assert cli.main(["list", "--kubeconfig", str(tmp_path / "missing")]) == cli.EXIT_ERROR
     assert "cannot load a kubeconfig" in capsys.readouterr().err
+
+
+def test_sequential_checks_show_their_evidence_against_the_threshold() -> None:
+    """Issue 16: the increase, its confidence sequence, the margins, the e-value and the
+    e-value that fails the check, for each sequential check (a per-window check has none)."""
+    checks = [{"name": "p99", "outcome": "Inconclusive", "message": "collecting", "method": "sequential",
+               "baseline": 120.0, "candidate": 131.0, "threshold": 303.03, "n_baseline": 900, "n_candidate": 100,
+               "e_value": 17.4, "alpha": 0.0033, "estimate": 0.234, "lower": -0.087, "upper": 0.668, "margin": 0.0,
+               "pass_margin": 1.074},
+              {"name": "outputs", "outcome": "Pass", "message": "no shift", "method": "sequential", "threshold": 303.03,
+               "e_value": 0.42, "estimate": 0.031, "margin": 0.05},
+              {"name": "custom", "outcome": "Pass", "message": "ok", "candidate": 0.5, "threshold": 1.0}]
+    out = render_status(mdep({"phase": "Progressing", "candidateWeight": 10, "stableVersion": "1.0.0",
+                              "candidateVersion": "2.0.0", "lastAnalysis": {"outcome": "Inconclusive",
+                                                                            "time": "2025-01-01T12:04:40Z",
+                                                                            "checks": checks}}), [], NOW)
+    print(out)
+    assert re.search(r"^  CHECK +INCREASE +CONFIDENCE SEQUENCE +TOLERANCE +PASS BELOW +E-VALUE +FAILS AT$", out, re.M)
+    assert re.search(r"^  p99 +0\.234 +\[-0\.087, 0\.668\] +0 +1\.074 +17\.4 +303$", out, re.M)
+    assert re.search(r"^  outputs +0\.031 +- +0\.05 +- +0\.42 +303$", out, re.M)
+    assert not re.search(r"^  custom +[-\d]", out.split("E-VALUE", 1)[1], re.M)

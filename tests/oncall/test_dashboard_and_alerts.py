@@ -165,7 +165,25 @@ def test_dashboard_is_grafana_json_templated_on_namespace_and_name() -> None:
     for wanted in ("Traffic weights", "Latency quantile", "Output class share", "Check $check", "Check verdicts"):
         assert wanted in titles, wanted
     repeated = [p for p in d["panels"] if p.get("repeat")]
-    assert [p["repeat"] for p in repeated] == ["check"]
+    assert [p["repeat"] for p in repeated] == ["check", "check"]
+    # a repeated panel fills its rows, so nothing else may share its y
+    for p in repeated:
+        assert [q["id"] for q in d["panels"] if q["gridPos"]["y"] == p["gridPos"]["y"]] == [p["id"]], p["title"]
+
+
+def test_dashboard_shows_each_checks_evidence_against_its_threshold() -> None:
+    """Issue 16: the e-value and the threshold of every sequential check, and the increase
+    with its confidence sequence and margins, on the panels an on-call engineer reads."""
+    panels = {p["title"]: p for p in json.loads(DASHBOARD.read_text())["panels"]}
+    evidence = panels["Evidence against each check's tolerance (e-value / fail threshold)"]
+    expr = evidence["targets"][0]["expr"]
+    assert 'series="e_value"' in expr and 'series="threshold"' in expr and "ignoring (series)" in expr
+    assert evidence["fieldConfig"]["defaults"]["custom"]["scaleDistribution"]["type"] == "log"
+    assert [s["value"] for s in evidence["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [None, 1]
+    increase = panels["Check $check: increase over the baseline, confidence sequence, tolerance"]
+    assert increase["targets"][0]["expr"].startswith("modeldeploy_analysis_check_increase{")
+    colored = {o["matcher"]["options"] for o in increase["fieldConfig"]["overrides"]}
+    assert all(any(re.fullmatch(r, s) for r in colored) for s in metrics.INCREASE_SERIES)
 
 
 def test_dashboard_queries_parse_and_use_only_metrics_that_exist(tmp_path: Path) -> None:
@@ -177,7 +195,8 @@ def test_dashboard_queries_parse_and_use_only_metrics_that_exist(tmp_path: Path)
     # the panels the issue asks for: weights, latency by predictor, output divergence, verdicts
     assert {"modeldeploy_candidate_weight", "seldon_api_executor_server_requests_seconds_bucket",
             "modeldeploy_analysis_check_value", "modeldeploy_predictions_total",
-            "modeldeploy_analysis_checks_total"} <= used
+            "modeldeploy_analysis_checks_total", "modeldeploy_analysis_check_evidence",
+            "modeldeploy_analysis_check_increase"} <= used
     # promtool parses every expression (as a recording rule)
     rules = {"groups": [{"name": "dashboard", "rules": [
         {"record": f"dashboard:query_{i}", "expr": grafana_to_promql(e)} for i, (_, e) in enumerate(queries)]}]}

@@ -84,6 +84,39 @@ def test_checks_are_counted_by_verdict_with_their_numbers(m) -> None:
     assert value(m, "modeldeploy_rollouts_total", namespace=NS, name=NAME, result="Promoted") == 1
 
 
+def test_sequential_checks_export_their_evidence_and_confidence_sequence(m) -> None:
+    seq = AnalysisResult.of([
+        CheckResult("p99", Outcome.INCONCLUSIVE, "collecting", baseline=120.0, candidate=131.0, threshold=200.0,
+                    n_baseline=900, n_candidate=100, method="sequential", e_value=3.5, alpha=0.005, estimate=0.08,
+                    lower=-0.05, upper=0.21, margin=0.0, pass_margin=0.2),
+        CheckResult("outputs", Outcome.PASS, "no shift", candidate=0.02, threshold=200.0, method="sequential",
+                    e_value=0.4, alpha=0.005, estimate=0.02, margin=0.05),
+        CheckResult("classic", Outcome.PASS, "ok", baseline=1.0, candidate=1.0, threshold=2.0, p_value=0.5),
+    ])
+    m.record(NS, NAME, decision("Progressing", 10), analysis=seq)
+
+    def evidence(check: str, series: str) -> float | None:
+        return value(m, "modeldeploy_analysis_check_evidence", namespace=NS, name=NAME, check=check, series=series)
+
+    def increase(check: str, series: str) -> float | None:
+        return value(m, "modeldeploy_analysis_check_increase", namespace=NS, name=NAME, check=check, series=series)
+
+    assert (evidence("p99", "e_value"), evidence("p99", "threshold")) == (3.5, 200.0)
+    assert [increase("p99", s) for s in metrics.INCREASE_SERIES] == [0.08, -0.05, 0.21, 0.0, 0.2]
+    # outputs has no interval: those series are absent rather than invented
+    assert [increase("outputs", s) for s in metrics.INCREASE_SERIES] == [0.02, None, None, 0.05, None]
+    # a per-window check has no e-value: its threshold is a p99 limit, not an evidence threshold
+    assert evidence("classic", "threshold") is None and increase("classic", "estimate") is None
+    # a check that is back to collecting its first requests has no evidence: the old number goes
+    m.record(NS, NAME, decision("Progressing", 10), analysis=AnalysisResult.of([
+        CheckResult("p99", Outcome.INCONCLUSIVE, "collecting: 5 requests", method="sequential")]))
+    assert evidence("p99", "e_value") is None and increase("p99", "upper") is None
+    assert evidence("outputs", "e_value") == 0.4
+    # the rollout ends: every number goes
+    m.record(NS, NAME, decision("Stable", 0, events=(Event("Normal", "Promoted", "2.0.0 is now stable"),)))
+    assert evidence("outputs", "e_value") is None and increase("outputs", "estimate") is None
+
+
 def test_heartbeat_errors_and_forget(m) -> None:
     m.record(NS, NAME, decision("Progressing", 10), analysis=ANALYSIS)
     m.reconciled(NS, NAME, now=1234.5)

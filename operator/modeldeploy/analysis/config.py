@@ -18,12 +18,12 @@ Fields, as the API server stores them::
         {latency, errors, outputs, reward, feedback}: "<PromQL with {{placeholders}}>"
       metrics:                 # each item has a name and exactly one kind
         - name: p99
-          latency: {quantile: 0.99, maxMs: <none>, maxRatioToBaseline: <none>, significance: 0.005,
+          latency: {quantile: 0.99, maxMs: <none>, maxRatioToBaseline: <none>, significance: 0.0033,
                     maxIncrease: <none>}   # sequential: tolerated slow-down (0.25 = 25 %)
         - name: errors
-          errorRate: {max: 0.01, significance: 0.005, maxIncrease: <none>}  # sequential: points (0.005)
+          errorRate: {max: 0.01, significance: 0.0033, maxIncrease: <none>}  # sequential: points (0.005)
         - name: outputs
-          outputDistribution: {maxJensenShannon: 0.05*, maxPSI: <none>, significance: 0.005, test: chiSquare}
+          outputDistribution: {maxJensenShannon: 0.05*, maxPSI: <none>, significance: 0.0033, test: chiSquare}
         - name: custom
           query: "<PromQL returning one series>"   # admin opt-in (allow_custom_queries)
           min: <none>
@@ -42,11 +42,10 @@ Why these defaults (of the window method):
   every 15 s has four samples per series for ``increase()``. Consecutive windows
   therefore overlap: verdicts are not independent, which is why the false-fail target
   is met per analysis, not just per rollout.
-* ``significance`` 0.005 per check: an analysis fails if any check fails, so its
-  false-fail rate on identical versions is at most the sum over checks (1.5 % for the
-  usual three, measured ~1 % by ``benchmarks/simulate_analysis.py``), while a 30 %
-  latency increase is still caught at 500 requests per version and a JS 0.1 output
-  shift over 10 classes at 1000.
+* ``significance`` 0.0033 per check: an analysis fails if any check fails, so the
+  probability of failing identical versions is at most the sum over checks, 1 % for the
+  usual three (Bonferroni). For the sequential method that bound holds for the whole
+  rollout, however many analyses run; for the per-window tests it is per analysis.
 * ``latency`` without limits fails only when the candidate is significantly slower and
   its quantile is above the baseline's. A ratio limit is opt-in because Seldon's coarse
   buckets distort quantile ratios: a true +30 % p99 reads anywhere from +4 % to +117 %
