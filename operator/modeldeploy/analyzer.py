@@ -104,10 +104,10 @@ def two_proportion_p(r: Any) -> float | None:
     """Two-sided pooled z-test p-value, shown beside the interval that decides."""
     if not r.n_baseline or not r.n_candidate or r.baseline_rate is None or r.candidate_rate is None:
         return None
-    from scipy.stats import norm
+    from .analysis.stats import normal_sf
 
     pooled = (r.baseline_rate * r.n_baseline + r.candidate_rate * r.n_candidate) / (r.n_baseline + r.n_candidate)
     se = (pooled * (1 - pooled) * (1 / r.n_baseline + 1 / r.n_candidate)) ** 0.5
     if se == 0:
         return 1.0
-    return float(2 * norm.sf(abs(r.candidate_rate - r.baseline_rate) / se))
+    return 2 * normal_sf(abs(r.candidate_rate - r.baseline_rate) / se)
