@@ -81,7 +81,7 @@ URI = re.compile(r"(file|s3|gs|pvc|https?)://[!-~]+")
 
 def parse_duration(value: Any, field_name: str) -> float:
     """Seconds in a Go-style duration ("30s", "1m30s", "250ms", "2h"); no range check."""
-    if not isinstance(value, str) or not _DURATION.match(value):
+    if not isinstance(value, str) or not _DURATION.fullmatch(value):
         raise SpecError(f"{field_name}: {value!r} is not a duration; write it like 30s, 1m or 1h30m")
     return sum(float(n) * _UNIT[u] for n, u in _DURATION_PART.findall(value))
 

@@ -81,6 +81,13 @@ def test_a_good_target_renders_the_expected_promql() -> None:
     assert "a.b-c" in render(DEFAULT_LATENCY, {**GOOD, "deployment": "a.b-c"})  # subdomains are fine
 
 
+@pytest.mark.parametrize("field", ["predictor", "deployment", "namespace", "window"])
+def test_a_trailing_newline_is_refused(field: str) -> None:
+    # Python's `$` also matches before a final newline, which once let "name\n" through.
+    with pytest.raises(AnalysisConfigError):
+        render(DEFAULT_LATENCY, {**GOOD, field: GOOD[field] + "\n"})
+
+
 @given(st.text(max_size=80))
 def test_any_accepted_value_lands_inside_its_string_literal(value: str) -> None:
     try:

@@ -68,6 +68,12 @@ def test_durations_below_a_second_are_refused_with_the_minimum(path: str, value:
         parse(spec_with(path, value))
 
 
+def test_a_duration_with_a_trailing_newline_is_refused() -> None:
+    # The API server's pattern is anchored at the string's end; Python's `$` is not.
+    with pytest.raises(SpecError, match=r"^spec\.analysis\.interval: .*not a duration"):
+        parse(spec_with("analysis.interval", "30s\n"))
+
+
 def test_ab_max_duration_zero_is_refused() -> None:
     doc = spec_with("strategy", {"type": "ABTest", "abTest": {"maxDuration": "0s"}})
     with pytest.raises(SpecError, match=r"^spec\.strategy\.abTest\.maxDuration: '0s' .*at least 1s and at most 720h"):

@@ -127,7 +127,7 @@ _PROM_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
 
 def prometheus_seconds(value: str) -> float:
     """Seconds in a Prometheus duration; ValueError if it is not one (or is zero)."""
-    m = _PROM_DURATION.match(value) if isinstance(value, str) and value else None
+    m = _PROM_DURATION.fullmatch(value) if isinstance(value, str) and value else None
     if not m:
         raise ValueError(value)
     seconds = sum(int(g) * unit for g, unit in zip(m.groups(), _PROM_UNITS) if g)
@@ -168,9 +168,9 @@ def validate_value(field_name: str, placeholder: str, value: object) -> str:
             ) from None
         return value
     if placeholder == "deployment":
-        ok, grammar = len(value) <= 253 and _DNS1123_SUBDOMAIN.match(value), "a DNS-1123 subdomain"
+        ok, grammar = len(value) <= 253 and _DNS1123_SUBDOMAIN.fullmatch(value), "a DNS-1123 subdomain"
     else:
-        ok, grammar = len(value) <= 63 and _DNS1123_LABEL.match(value), "a DNS-1123 label"
+        ok, grammar = len(value) <= 63 and _DNS1123_LABEL.fullmatch(value), "a DNS-1123 label"
     if not ok:
         raise AnalysisConfigError(
             f"{field_name}: {shown!r} is not {grammar} (lower-case letters, digits and '-'"
