@@ -2,12 +2,15 @@
 what the output monitor adds; what one hostile client does to everyone else's latency.
 
     $MODEL_VENV/bin/python model_server/benchmark.py [--mode wrapper|monitor|hostile]
-        [--artifact DIR] [--seconds 5] [--batch 1] [--clients 1,4]
+        [--artifact DIR] [--seconds 5] [--batch 1] [--clients 1,4] [--rounds 24] [--profile]
 
 --mode wrapper (default): the rows below. --mode monitor: `OutputMonitor` on a
-classifier response (--batch rows), in-process and over HTTP against a pass-through
-component on the same wrapper (`PassThrough` here: the raw path, the same request
-guard, nothing counted), interleaved in rounds so background load hits both alike.
+classifier response (--batch rows) and on a regressor's (--batch values, the fine grid),
+in-process with the wrapper's export of the counts (--profile: where that time goes) and
+over HTTP against a pass-through component on the same wrapper (`PassThrough` here: the
+raw path, the same request guard, nothing counted), in --rounds interleaved rounds so
+background load hits all alike; the added p50 is the median of the per-round
+differences, with its interval, and the load average is printed with it.
 --mode hostile: one client's latency while another client, in its own process, sends
 60 MB bodies (refused unread), bodies just under the 4 MiB limit, or half a body and
 then stalls for 2 s; with 1 worker and with the image's 2.
@@ -24,9 +27,12 @@ the machine's CPUs, as they do in the sandbox: read the ratios, not the absolute
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import math
 import multiprocessing as mp
 import os
+import pstats
 import socket
 import statistics
 import sys
@@ -170,48 +176,89 @@ class PassThrough:
         return msg
 
 
+def _paired(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """Median of the per-round differences b - a and a ~95 % interval for it (order
+    statistics: the median lies between them with probability >= 0.95 whatever the
+    distribution of the differences)."""
+    d = sorted(y - x for x, y in zip(a, b))
+    n = len(d)
+    k = max(0, int(n / 2 - 0.98 * math.sqrt(n)))  # binomial(n, 1/2), normal approximation
+    return statistics.median(d), d[k], d[min(n - 1, n - 1 - k)]
+
+
 def monitor_mode(args: argparse.Namespace, artifact: Path, tmpdir: Path) -> None:
     component = TorchClassifier(model_uri=str(artifact))
     component.load()
     X = load_digits().data[: args.batch]
-    response = component.predict_raw({"data": {"ndarray": X.tolist()}})
-    response["meta"].pop("metrics", None)  # as a model with INCLUDE_METRICS_IN_CLIENT_RESPONSE=false sends it
-    monitor = OutputMonitor()
-    exporter = SeldonMetrics()  # what the wrapper does with the counts: 2 round trips to its manager process
+    classifier = component.predict_raw({"data": {"ndarray": X.tolist()}})
+    classifier["meta"].pop("metrics", None)  # as a model with INCLUDE_METRICS_IN_CLIENT_RESPONSE=false sends it
+    # A regressor's response (diabetes-like scores), counted on the fine grid: no bins given.
+    values = np.random.default_rng(0).normal(150, 50, size=args.batch).round(2).tolist()
+    regressor = {"data": {"names": [], "ndarray": values}, "meta": {}}
+    monitors = {"classifier": OutputMonitor(), "regressor": OutputMonitor(kind="regressor")}
 
-    def monitor_and_export() -> None:
-        out = monitor.transform_output_raw(response)
-        exporter.update(out["meta"]["metrics"], "outputtransform")
+    def export(component: object, response: dict) -> Callable[[], None]:
+        # What the wrapper does with the counts: round trips to its manager process, which
+        # copy the worker's whole dict of series each way (so one SeldonMetrics each, as
+        # each server has its own).
+        exporter = SeldonMetrics()
 
-    rows = [
-        in_process("in-process: pass-through (return msg)", lambda: PassThrough.transform_output_raw(None, response),
-                   args.seconds),
-        in_process("in-process: OutputMonitor.transform_output_raw", lambda: monitor.transform_output_raw(response),
-                   args.seconds),
-        in_process("in-process: the same + SeldonMetrics.update", monitor_and_export, args.seconds),
-    ]  # fmt: skip
+        def call() -> None:  # as seldon_methods.transform_output: the raw method, then the export
+            out = component.transform_output_raw(response)  # type: ignore[attr-defined]
+            exporter.update(out.get("meta", {}).get("metrics", []), "outputtransform")
+
+        return call
+
+    calls = {
+        "pass-through + export": export(PassThrough(), classifier),
+        "monitor, classifier + export": export(monitors["classifier"], classifier),
+        "monitor, regressor (fine grid) + export": export(monitors["regressor"], regressor),
+        "monitor, classifier, without export": lambda: monitors["classifier"].transform_output_raw(classifier),
+    }
+    rows = [in_process(f"in-process: {name}", call, args.seconds / 4) for name, call in calls.items()]
+    if args.profile:
+        profile(calls["monitor, regressor (fine grid) + export"])
     servers = {
         "pass-through": start_server(tmpdir, "passthrough", {}, 1, "benchmark.PassThrough"),
-        "monitor": start_server(tmpdir, "monitor", {}, 1, MONITOR_INTERFACE),
+        "monitor, classifier": start_server(tmpdir, "monitor", {}, 1, MONITOR_INTERFACE),
+        "monitor, regressor": start_server(tmpdir, "regressor", {"kind": "regressor"}, 1, MONITOR_INTERFACE),
     }
-    rounds = 4
+    payloads = {"pass-through": classifier, "monitor, classifier": classifier, "monitor, regressor": regressor}
     latencies: dict[str, list[float]] = {name: [] for name in servers}
+    medians: dict[str, list[float]] = {name: [] for name in servers}
+    load = [os.getloadavg()[0]]
     try:
-        for _ in range(rounds):  # interleaved: background load hits both alike
-            for name, (_, url) in servers.items():
-                r = over_http(name, url + "/transform-output", response, 1, args.seconds / rounds)
-                latencies[name] += r["latencies"]
+        for r in range(args.rounds):  # interleaved, order alternating: background load hits all alike
+            for name in (list(servers) if r % 2 == 0 else list(reversed(servers))):
+                url = servers[name][1] + "/transform-output"
+                got = over_http(name, url, payloads[name], 1, args.seconds / args.rounds, warmup=5)
+                latencies[name] += got["latencies"]
+                medians[name].append(got["p50"])
     finally:
         for server, _ in servers.values():
             server.stop()
+    load.append(os.getloadavg()[0])
     for name in servers:
         rows.append(summarize(f"HTTP /transform-output: {name}", latencies[name], args.seconds))
-    print(f"a classifier response of {args.batch} row(s) x 10 scores, {args.seconds:g} s per row, 1 client, 1 worker")
-    table(rows, rows[0], "the pass-through")
-    print(f"monitor adds, p50: in-process {(rows[1]['p50'] - rows[0]['p50']) * 1000:.1f} us "
-          f"({(rows[2]['p50'] - rows[0]['p50']) * 1000:.1f} us with the export), "
-          f"over HTTP {rows[4]['p50'] - rows[3]['p50']:.3f} ms; "
-          f"p99: over HTTP {rows[4]['p99'] - rows[3]['p99']:.3f} ms")  # fmt: skip
+    print(f"a classifier response of {args.batch} row(s) x 10 scores (a regressor's: {args.batch} value(s)), "
+          f"{args.seconds:g} s per HTTP row in {args.rounds} interleaved rounds, 1 client, 1 worker; "
+          f"load average {load[0]:.2f} before, {load[1]:.2f} after")
+    table(rows, rows[0], "the pass-through with its export")
+    base = rows[0]["p50"]
+    print("monitor adds, in-process p50 (with the wrapper's export, against the pass-through's): "
+          + ", ".join(f"{r['name'].split(': ')[1].split(' +')[0]} {(r['p50'] - base) * 1000:.1f} us" for r in rows[1:3]))
+    for name in ("monitor, classifier", "monitor, regressor"):
+        median, low, high = _paired(medians["pass-through"], medians[name])
+        print(f"{name} adds over HTTP, p50: {median:.3f} ms (median of {args.rounds} paired rounds, 95 % interval "
+              f"{low:.3f} to {high:.3f} ms)")
+
+
+def profile(call: Callable[[], None], n: int = 3000) -> None:
+    """Where the per-request time goes: the monitor and the wrapper's export, in-process."""
+    profiler = cProfile.Profile()
+    profiler.runcall(lambda: [call() for _ in range(n)])
+    print(f"profile of {n} calls (monitor, regressor + export), by own time:")
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(14)
 
 
 def _attack(url: str, kind: str, seconds: float, out: mp.Queue) -> None:
@@ -280,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--batch", type=int, default=1, help="images per request")
     parser.add_argument("--clients", default="1,4", help="concurrent clients per server run (wrapper mode)")
+    parser.add_argument("--rounds", type=int, default=24, help="interleaved HTTP rounds (monitor mode)")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of the monitor (monitor mode)")
     args = parser.parse_args(argv)
     print(f"{os.cpu_count()} CPUs, torch {torch.__version__}, python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory(prefix="modeldeploy-bench-") as tmp:
