@@ -124,12 +124,12 @@ def test_regressor_response_is_binned(monitors: dict[str, SeldonServer]) -> None
 def test_a_regressor_without_bins_is_counted_on_the_fine_grid(monitors: dict[str, SeldonServer]) -> None:
     monitor = monitors["fine"]
     assert monitor.get("/health/status").json()["jsonData"] == {"status": "ready", "kind": "regressor",
-                                                                 "bins": "fine grid, 40 per decade"}  # fmt: skip
+                                                                 "bins": "fine grid, 20 per decade"}  # fmt: skip
     before = counts(monitor, OUTPUTS, "output")
-    text = '{"data": {"ndarray": [151.3, 150, 346, -1.07, 0, 2e13, NaN]}, "meta": {}}'
+    text = '{"data": {"ndarray": [151.3, 140, 346, -1.07, 0, 2e13, NaN]}, "meta": {}}'
     assert json.dumps(transform(monitor, text)) == json.dumps(json.loads(text))
     assert delta(before, counts(monitor, OUTPUTS, "output")) == {
-        "[150,158)": 2, "[335,355)": 1, "[-1.12,-1.06)": 1, "[-1e-09,1e-09)": 1, "[1000000000000,+inf)": 1, "NaN": 1}
+        "[140,160)": 2, "[315,355)": 1, "[-1.12,-1)": 1, "[-1e-09,1e-09)": 1, "[1000000000000,+inf)": 1, "NaN": 1}
 
 
 # The notation the operator parses (operator/modeldeploy/analysis/output_bins.py).
@@ -149,14 +149,19 @@ def test_the_fine_grid_tiles_the_real_line_in_the_operators_notation() -> None:
     assert bounds[0][0] == -math.inf and bounds[-1][1] == math.inf
     assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:])), "contiguous, no gaps, no overlaps"
     ratios = [b / a for a, b in bounds if 1e-9 <= a and math.isfinite(b)]
-    assert 1.04 < min(ratios) and max(ratios) < 1.07  # 40 per decade, about 6 % apart
+    assert 1.11 < min(ratios) and max(ratios) < 1.145  # 20 per decade, 11-14 % apart
     # Each value lands in the bin whose bounds hold it.
     rng = np.random.default_rng(0)
     values = np.concatenate([rng.lognormal(0, 8, 2000) * rng.choice([-1, 1], 2000), [0.0, -0.0, 1.0, -1.0]])
     binning = Binning.fine_grid()
-    for v, i in zip(values.tolist(), binning.index(values).tolist()):
-        m = INTERVAL.match(binning.labels[i])
-        assert m and float(m.group(1) or "-inf") <= v < float(m.group(2) or "inf"), (v, binning.labels[i])
+    labels = binning.label(values)  # the numpy path (more than SMALL_BATCH values)
+    assert labels == [binning.label(np.array([v]))[0] for v in values.tolist()], "the plain-Python path agrees"
+    for v, label in zip(values.tolist(), labels):
+        m = INTERVAL.match(label)
+        assert m and float(m.group(1) or "-inf") <= v < float(m.group(2) or "inf"), (v, label)
+    spec_bins = Binning.of_edges((0.0, 100.0, 200.0))
+    mixed = np.array([-5.0, 0.0, 100.0, 199.9, 250.0, math.nan] * 5)
+    assert spec_bins.label(mixed) == [spec_bins.label(np.array([v]))[0] for v in mixed.tolist()]
 
 
 UNREADABLE_CASES = {
@@ -185,7 +190,7 @@ def test_unreadable_response_passes_through(monitors: dict[str, SeldonServer], c
     assert transform(monitor, message) == {"meta": {}, **message}
     after = counts(monitor, UNREADABLE, "reason")
     assert delta(before, after) == {reason: 1}
-    assert set(after) == set(REASONS)  # all reasons exported from the start
+    assert set(after) <= set(REASONS)
     assert counts(monitor, OUTPUTS, "output") == outputs
     assert f"output monitor cannot read a response, passed it through ({reason})" in monitor.log()
 

@@ -6,7 +6,7 @@ counted lands in Prometheus as counters that cannot be re-binned afterwards. Fix
 edges at rollout start and pushing them to the monitors would change the stable
 predictor's monitor (a restart of a node serving all users) in the middle of a rollout,
 and its counts from before the change would be in other bins. So instead every monitor
-counts a regressor without `bins` on one fine, fixed, scale-free grid (40 log-spaced bins
+counts a regressor without `bins` on one fine, fixed, scale-free grid (20 log-spaced bins
 per decade, mirrored below zero: model_server/modelserver/monitor.py), whatever the
 version, and the coarse bins are a matter of merging at query time:
 
