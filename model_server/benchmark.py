@@ -70,22 +70,11 @@ def summarize(name: str, latencies: list[float], wall: float, errors: int = 0) -
     }
 
 
-def timed(call: Callable[[], object], seconds: float) -> list[float]:
-    """Latencies of `call`, called in a loop for `seconds`."""
-    latencies = []
-    started = time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        t = time.perf_counter()
-        call()
-        latencies.append(time.perf_counter() - t)
-    return latencies
-
-
 def in_process(name: str, call: Callable[[], object], seconds: float) -> dict:
     for _ in range(50):  # warm-up: first TorchScript calls run the profiling executor
         call()
     started = time.perf_counter()
-    latencies = timed(call, seconds)
+    (latencies,) = in_turn([call], seconds)
     return summarize(name, latencies, time.perf_counter() - started)
 
 
