@@ -15,8 +15,9 @@ VERSIONS = ("1.0.0", "2.0.0", "slow", "skewed", "corrupt")
 # Twins: another artifact's very weights under another version. 1.0.1 makes an A/A test;
 # the others give versions whose names stress Seldon's naming (hashed Deployment names,
 # predictor names that share a prefix).
-# Regression models (modelserver.regression), served as a prepackaged SKLEARN_SERVER serves them.
-REGRESSION_VERSIONS = ("1.0.0", "1.1.0", "drifted")
+# scikit-learn models (modelserver.sklearn_models), served as a prepackaged SKLEARN_SERVER
+# serves them: a regressor and a classifier.
+SKLEARN_ARTIFACTS = ("diabetes-1.0.0", "diabetes-1.1.0", "diabetes-drifted", "iris-1.0.0", "iris-1.1.0", "iris-skewed")
 TWINS = {"1.0.1": "1.0.0", "2": "1.0.0", "2.0": "2.0.0", "2024.05.01": "1.0.0", "2024.06.01-rc1": "2.0.0"}
 
 
@@ -41,8 +42,8 @@ def ensure_artifacts(seed: int = 0) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         subprocess.run([str(model_bin() / "python"), "-m", "modelserver.train", "--out", str(out), "--seed", str(seed)],
                        check=True, capture_output=True, text=True)
-    if not all((out / f"diabetes-{v}" / "model.joblib").exists() for v in REGRESSION_VERSIONS):
-        subprocess.run([str(model_bin() / "python"), "-m", "modelserver.regression", "--out", str(out)],
+    if not all((out / name / "model.joblib").exists() for name in SKLEARN_ARTIFACTS):
+        subprocess.run([str(model_bin() / "python"), "-m", "modelserver.sklearn_models", "--out", str(out)],
                        check=True, capture_output=True, text=True)
     for twin, source in TWINS.items():
         if not (out / twin / "model.json").exists():

@@ -1,5 +1,5 @@
-"""An open-loop load generator: digits images at a fixed rate, and feedback with the true
-label for a fraction of them.
+"""An open-loop load generator: digits images (or rows of another scikit-learn data set)
+at a fixed rate, and feedback with the true label for a fraction of them.
 
 Feedback goes where it would have to go on a cluster for an A/B test to be fair: to the
 predictor that served the request. Sent to the SeldonDeployment's endpoint, Istio would
@@ -25,9 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import urllib3
-from sklearn.datasets import load_diabetes, load_digits
+from sklearn.datasets import load_diabetes, load_digits, load_iris
 
 from .router import PROTOCOL_HEADER
+
+DATASETS = {"digits": load_digits, "diabetes": load_diabetes, "iris": load_iris}
 
 
 class LoadGenerator:
@@ -42,8 +44,9 @@ class LoadGenerator:
         self._headers = {"Content-Type": "application/json", **({PROTOCOL_HEADER: "grpc"} if protocol == "grpc" else {})}
         self.rate = rate
         self.feedback_fraction = feedback_fraction
-        # digits for the classifiers; diabetes (10 features, a score) for the regressors.
-        data = load_digits() if dataset == "digits" else load_diabetes()
+        # digits for our classifiers; diabetes (10 features, a score) for the regressors;
+        # iris (4 features, 3 species) for the prepackaged classifier.
+        data = DATASETS[dataset]()
         self._x, self._y = data.data.astype(np.float64), data.target
         self._rng = random.Random(seed)
         self._http = urllib3.PoolManager(maxsize=workers, timeout=urllib3.Timeout(connect=2, read=15), retries=False)

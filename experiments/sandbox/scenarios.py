@@ -136,6 +136,7 @@ class Scenario:
     model: str = "digits"
     deployment: str | None = None
     load: dict[str, Any] = field(default_factory=dict)  # protocol, malformed_fraction
+    warmup: float = 3.0  # seconds of load on the stable version before the candidate
 
 
 def run(stack: Stack, scenario: Scenario, deployment: str | None = None, timeout: float = 240,
@@ -151,7 +152,7 @@ def run(stack: Stack, scenario: Scenario, deployment: str | None = None, timeout
                              f"operator running: {stack.operator.running()}") from None
     load = stack.load(name, RATE, **scenario.load).start()
     try:
-        time.sleep(3)  # the baseline has traffic before the candidate arrives
+        time.sleep(scenario.warmup)  # the baseline has traffic before the candidate arrives
         timeline = Timeline()
         candidate = stack.version(scenario.artifact)
         objs.apply_mdep(model_deployment(stack, name, scenario.artifact, scenario.model, **scenario.spec))
@@ -268,12 +269,19 @@ CUSTOM_IMAGE: dict[str, Any] = {"predictor": {
                                                  "resources": {"requests": {"cpu": "100m"}}}]}}],
 }}
 # A scikit-learn regressor as a prepackaged SKLEARN_SERVER serves it (the node's method
-# parameter: predict, the score), its outputs counted by the output monitor in bins.
+# parameter: predict, the score), its outputs counted by the output monitor in bins that
+# the rollout fixes from the stable version's outputs (no bins in the spec).
 REGRESSOR: dict[str, Any] = {
-    "model_fields": {"output": {"bins": [100, 150, 200]}},
+    "model_fields": {"output": {"kind": "regressor"}},
     "predictor": {"graph": {"name": "diabetes", "implementation": "SKLEARN_SERVER",
                             "parameters": [{"name": "method", "type": "STRING", "value": "predict"}]}},
 }
+# A scikit-learn classifier on the prepackaged SKLEARN_SERVER as it is (predict_proba),
+# judged by the output monitor's class counts.
+PREPACKAGED: dict[str, Any] = {"predictor": {"implementation": "SKLEARN_SERVER"}}
+# Seconds of traffic to the stable version before the candidate arrives: enough outputs
+# (at RATE) to fix a regressor's bins from before the rollout (output_bins.MIN_REFERENCE).
+REGRESSOR_WARMUP = 8.0
 
 SCENARIOS = {s.name: s for s in [
     Scenario("healthy", "2.0.0", "Promoted", "a better model: promoted step by step"),
@@ -303,10 +311,16 @@ SCENARIOS = {s.name: s for s in [
              spec={"strategy": AB_TEST}),
     Scenario("regressor-healthy", "diabetes-1.1.0", "Promoted", "a scikit-learn regressor on a prepackaged "
              "server, slightly re-regularised: same output bins, promoted", baseline="diabetes-1.0.0",
-             model="diabetes", spec=REGRESSOR, load={"dataset": "diabetes"}),
+             model="diabetes", spec=REGRESSOR, load={"dataset": "diabetes"}, warmup=REGRESSOR_WARMUP),
     Scenario("regressor-drifted", "diabetes-drifted", "RolledBack", "a regressor predicting higher scores: fast "
              "and error-free, rolled back on its output bins", baseline="diabetes-1.0.0", model="diabetes",
-             spec=REGRESSOR, load={"dataset": "diabetes"}),
+             spec=REGRESSOR, load={"dataset": "diabetes"}, warmup=REGRESSOR_WARMUP),
+    Scenario("prepackaged-healthy", "iris-1.1.0", "Promoted", "a scikit-learn classifier on the prepackaged "
+             "SKLEARN_SERVER (predict_proba), less regularised: same classes predicted, promoted",
+             baseline="iris-1.0.0", model="iris", spec=PREPACKAGED, load={"dataset": "iris"}),
+    Scenario("prepackaged-skewed", "iris-skewed", "RolledBack", "a prepackaged classifier that calls most "
+             "virginica versicolor: rolled back on the output monitor's class counts", baseline="iris-1.0.0",
+             model="iris", spec=PREPACKAGED, load={"dataset": "iris"}),
     Scenario("custom-healthy", "2.0.0", "Promoted", "our digits classifier as a user's own image in a graph "
              "(custom componentSpecs), judged by the output monitor: promoted", spec=CUSTOM_IMAGE),
     Scenario("custom-skewed", "skewed", "RolledBack", "the skewed classifier as a user's own image: rolled back on "

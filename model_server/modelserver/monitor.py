@@ -12,7 +12,9 @@ What it counts, per response row, as `modeldeploy_outputs_total{output="<label>"
   (strings, or integers such as sklearn's `predict`);
 * regressor (`kind=regressor`, the default with `bins`): the bin of each value, from
   the `bins` edges (a JSON list, strictly increasing): `(-inf,e0)`, `[e0,e1)`, ...,
-  `[ek,+inf)`, and `NaN`.
+  `[ek,+inf)`, and `NaN`; without `bins`, the bin of a fixed fine grid (`FineGrid`), from
+  which the operator merges bins of roughly equal mass chosen from the stable version's
+  outputs (operator/modeldeploy/analysis/output_bins.py says why it works that way).
 
 A response it cannot read (no `data`, strings for a regressor, probabilities of the
 wrong rank, ...) passes through all the same and counts
@@ -35,11 +37,13 @@ unchanged but for `meta.metrics` (absent).
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import math
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -75,6 +79,82 @@ def _edge(x: float) -> str:
     return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
 
 
+#: A regressor without bins is counted on this fine grid: |x| in 20 bins per decade, at
+#: the R20 preferred numbers (ISO 3: 1, 1.12, 1.25, 1.4, ... 9, 11-14 % apart, so labels
+#: read "[140,160)") x 10^e from 1e-9 to 1e12, mirrored for negative values, one bin around
+#: zero and one beyond each end. Log-spaced because the monitor cannot know the output's
+#: scale; the same for every monitor and version, so the operator can merge any version's
+#: counts into the coarse bins it fixed from the stable version's (exactly: it cuts on
+#: the grid's edges). Not finer because every series costs every request: the wrapper
+#: copies a worker's series to and from its metrics manager on each one (benchmark.py
+#: --mode monitor), and a regressor spanning a decade fills 20 of them.
+R20 = (1.0, 1.12, 1.25, 1.4, 1.6, 1.8, 2.0, 2.24, 2.5, 2.8, 3.15, 3.55, 4.0, 4.5, 5.0, 5.6, 6.3, 7.1, 8.0, 9.0)
+FINE_DECADES = range(-9, 12)
+#: Up to this many values per response are binned in plain Python (see `Binning.label`).
+SMALL_BATCH = 16
+
+
+def fine_edges() -> tuple[float, ...]:
+    # Through decimal strings, so that 1.12e2 is 112.0 exactly as printed, not 112.00000000000001.
+    return (*(float(f"{m}e{e}") for e in FINE_DECADES for m in R20), float(f"1e{FINE_DECADES.stop}"))
+
+
+@dataclass(frozen=True)
+class Binning:
+    """Bin labels of a regressor's values: `index` maps values to positions in `labels`."""
+
+    edges: tuple[float, ...]
+    labels: tuple[str, ...]
+    fine: bool
+
+    @cached_property
+    def _array(self) -> np.ndarray:
+        return np.asarray(self.edges)
+
+    @classmethod
+    def of_edges(cls, edges: tuple[float, ...]) -> Binning:
+        """(-inf,e0), [e0,e1), ..., [ek,+inf), NaN."""
+        e = [_edge(x) for x in edges]
+        inner = [f"[{a},{b})" for a, b in zip(e, e[1:])]
+        return cls(edges, (f"(-inf,{e[0]})", *inner, f"[{e[-1]},+inf)", "NaN"), False)
+
+    @classmethod
+    def fine_grid(cls) -> Binning:
+        """Labels: the zero bin, positive bins up, then negative bins down, then NaN."""
+        edges = fine_edges()
+        e = [_edge(x) for x in edges]
+        zero = f"[-{e[0]},{e[0]})"
+        positive = [zero, *(f"[{a},{b})" for a, b in zip(e, e[1:])), f"[{e[-1]},+inf)"]
+        negative = [zero, *(f"[-{b},-{a})" for a, b in zip(e, e[1:])), f"(-inf,-{e[-1]})"]
+        return cls(edges, (*positive, *negative, "NaN"), True)
+
+    def index(self, values: np.ndarray) -> np.ndarray:
+        if self.fine:
+            # |x| in [e(i-1), e(i)) for x >= 0; in (e(i-1), e(i)] for x < 0, so that x is in [-e(i), -e(i-1)).
+            magnitude = np.abs(values)
+            up = np.searchsorted(self._array, magnitude, side="right")
+            down = np.searchsorted(self._array, magnitude, side="left") + len(self.edges) + 1
+            index = np.where(values >= 0, up, down)
+        else:
+            index = np.searchsorted(self._array, values, side="right")
+        return np.where(np.isnan(values), len(self.labels) - 1, index)
+
+    def _index_one(self, x: float) -> int:
+        """`index` of one value, in plain Python."""
+        if x != x:  # NaN
+            return len(self.labels) - 1
+        if not self.fine or x >= 0:
+            return bisect.bisect_right(self.edges, abs(x) if self.fine else x)
+        return bisect.bisect_left(self.edges, -x) + len(self.edges) + 1
+
+    def label(self, values: np.ndarray) -> list[str]:
+        """The bin of each value. A few values (a request's usual batch) in plain Python:
+        numpy's fixed cost per call (six calls, ~25 us) would be most of the monitor's work."""
+        if values.size > SMALL_BATCH:
+            return [self.labels[i] for i in self.index(values).tolist()]
+        return [self.labels[self._index_one(x)] for x in values.tolist()]
+
+
 @dataclass(frozen=True)
 class MonitorConfig:
     kind: str
@@ -82,12 +162,18 @@ class MonitorConfig:
 
     @property
     def bin_labels(self) -> tuple[str, ...]:
-        e = [_edge(x) for x in self.edges]
-        inner = [f"[{a},{b})" for a, b in zip(e, e[1:])]
-        return (f"(-inf,{e[0]})", *inner, f"[{e[-1]},+inf)", "NaN") if e else ()
+        """The labels of the bins from `bins` (none for a classifier or the fine grid)."""
+        return Binning.of_edges(self.edges).labels if self.edges else ()
+
+    def binning(self) -> Binning | None:
+        if self.kind != "regressor":
+            return None
+        return Binning.of_edges(self.edges) if self.edges else Binning.fine_grid()
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "bins": list(self.edges)} if self.edges else {"kind": self.kind}
+        if self.kind != "regressor":
+            return {"kind": self.kind}
+        return {"kind": self.kind, "bins": list(self.edges) if self.edges else f"fine grid, {len(R20)} per decade"}
 
 
 def parse_config(kind: Any = "", bins: Any = "") -> MonitorConfig:
@@ -106,8 +192,6 @@ def parse_config(kind: Any = "", bins: Any = "") -> MonitorConfig:
     kind = str(kind or ("regressor" if edges else "classifier")).lower()
     if kind not in KINDS:
         raise ValueError(f"kind={kind!r} must be one of {', '.join(KINDS)} (or empty: regressor if bins are given)")
-    if kind == "regressor" and not edges:
-        raise ValueError('kind=regressor needs bins, a JSON list of bin edges, e.g. "[0, 100, 200]"')
     if kind == "classifier" and edges:
         raise ValueError("bins are for kind=regressor; a classifier is counted by class")
     return MonitorConfig(kind, edges)
@@ -159,23 +243,20 @@ def read_proto(msg: prediction_pb2.SeldonMessage) -> tuple[np.ndarray, list[str]
     return values, list(data.names)
 
 
-def output_labels(values: np.ndarray, names: list[str], config: MonitorConfig) -> list[str]:
-    """One label per response row: the class or the bin."""
+def output_labels(values: np.ndarray, names: list[str], binning: Binning | None) -> list[str]:
+    """One label per response row: the class, or (with a `binning`: a regressor) the bin."""
     if values.size == 0:
         raise Unreadable("empty", "the response has no values")
     if values.ndim > 2:
         raise Unreadable("shape", f"outputs of shape {list(values.shape)}: expected [n] or [n, k]")
     numeric = np.issubdtype(values.dtype, np.number) and not np.issubdtype(values.dtype, np.complexfloating)
     flat = values.reshape(-1) if values.ndim == 1 or values.shape[1] == 1 else None
-    if config.kind == "regressor":
+    if binning is not None:
         if flat is None:
             raise Unreadable("shape", f"regressor outputs of shape {list(values.shape)}: expected one value per row")
         if not numeric:
             raise Unreadable("not_numeric", f"regressor outputs are {values.dtype.name}, not numbers")
-        flat = flat.astype(np.float64, copy=False)
-        index = np.searchsorted(np.asarray(config.edges), flat, side="right")
-        labels = config.bin_labels
-        return [labels[-1] if math.isnan(v) else labels[i] for v, i in zip(flat.tolist(), index.tolist())]
+        return binning.label(flat.astype(np.float64, copy=False))
     if flat is None:  # rows of scores
         if not numeric:
             raise Unreadable("not_numeric", f"classifier score rows are {values.dtype.name}, not numbers")
@@ -189,7 +270,7 @@ def output_labels(values: np.ndarray, names: list[str], config: MonitorConfig) -
             return [str(int(v)) for v in as_float.tolist()]
         raise Unreadable(
             "not_a_label",
-            "classifier outputs are one non-integer number per row: for a regressor set kind=regressor and bins",
+            "classifier outputs are one non-integer number per row: for a regressor set kind=regressor",
         )
     raise Unreadable("not_numeric", f"classifier outputs are {values.dtype.name}: expected labels or score rows")
 
@@ -200,7 +281,8 @@ def counter(key: str, tag: str, value: str, n: int) -> dict[str, Any]:
 
 class OutputMonitor:
     """The Seldon component. Parameters (all optional): kind (STRING: classifier or
-    regressor), bins (STRING: JSON list of bin edges, for a regressor),
+    regressor), bins (STRING: JSON list of bin edges, for a regressor; without them a
+    regressor is counted on the fine grid),
     max_request_bytes (INT, default 32 MiB: model responses over it get 413)."""
 
     def __init__(self, kind: str = "", bins: str = "", max_request_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
@@ -219,8 +301,8 @@ class OutputMonitor:
             self._error = str(e)
             logger.error("output monitor NOT ready: %s", e)
         self.model_error_handler = request_guard(limit)
+        self._binning = self.config.binning()
         self._seeded: set[str] = set()
-        self._reasons_seeded = False
         self._last_logged: dict[str, tuple[float, int]] = {}
 
     def health_status(self) -> dict[str, Any]:
@@ -233,20 +315,16 @@ class OutputMonitor:
         counts: dict[str, int] = {}
         for label in labels:
             counts[label] = counts.get(label, 0) + 1
-        # Every known output once at 0 (and every unreadable reason), so rates and
-        # ratios see all series from the first response of each worker.
+        # Every known output once at 0, so rates and ratios see all series from the first
+        # response of each worker; not the fine grid's thousands of bins, nor unreadable
+        # reasons that never happen: the wrapper copies a worker's every series to and from
+        # its metrics manager on each request (+3.5 us a series at load 9 here), and the
+        # operator's queries count a series born in their window from 0 anyway.
         known = self.config.bin_labels if self.config.kind == "regressor" else tuple(names)
         unseen = [k for k in known if k not in counts and k not in self._seeded]
         metrics = [counter(OUTPUTS_METRIC, OUTPUT_LABEL, k, 0) for k in unseen]
         self._seeded.update(known)
-        metrics += [counter(OUTPUTS_METRIC, OUTPUT_LABEL, k, n) for k, n in counts.items()]
-        return metrics + self._seed_reasons()
-
-    def _seed_reasons(self) -> list[dict[str, Any]]:
-        if self._reasons_seeded:
-            return []
-        self._reasons_seeded = True
-        return [counter(UNREADABLE_METRIC, REASON_LABEL, r, 0) for r in REASONS]
+        return metrics + [counter(OUTPUTS_METRIC, OUTPUT_LABEL, k, n) for k, n in counts.items()]
 
     def _unreadable(self, e: Unreadable) -> list[dict[str, Any]]:
         now = time.monotonic()
@@ -257,8 +335,7 @@ class OutputMonitor:
             self._last_logged[e.reason] = (now, 0)
         else:
             self._last_logged[e.reason] = (last, suppressed + 1)
-        seed = [m for m in self._seed_reasons() if m["tags"][REASON_LABEL] != e.reason]
-        return [*seed, counter(UNREADABLE_METRIC, REASON_LABEL, e.reason, 1)]
+        return [counter(UNREADABLE_METRIC, REASON_LABEL, e.reason, 1)]
 
     def count(self, read: Any, msg: Any) -> list[dict[str, Any]]:
         """The metrics for one response: its outputs, or why it is unreadable."""
@@ -266,7 +343,7 @@ class OutputMonitor:
             if self._error:
                 raise Unreadable("bad_config", self._error)
             values, names = read(msg)
-            return self._metrics(output_labels(values, names, self.config), names)
+            return self._metrics(output_labels(values, names, self._binning), names)
         except Unreadable as e:
             return self._unreadable(e)
 

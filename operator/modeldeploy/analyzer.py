@@ -18,7 +18,7 @@ from typing import Any
 from . import providers, routers
 from .providers import MetricProvider
 from .routing import MetricSeries
-from .state import Reward, Status, parse_time
+from .state import OutputBins, Reward, Status, parse_time
 from .spec import Spec
 from .validation import allow_custom_queries
 from .verdicts import SEQUENTIAL, AnalysisResult, CheckResult, Outcome
@@ -54,7 +54,31 @@ class Analyzer:
         provider = wrap(configured.provider) if wrap else configured.provider
         return cls(provider, configured.templates, allow)
 
-    def analyse(self, spec: Spec, status: Status, namespace: str, name: str, now: datetime) -> AnalysisResult:
+    def output_bins(self, spec: Spec, status: Status, namespace: str, name: str, now: datetime) -> OutputBins | None:
+        """A regressor's bins fixed now from the stable version's outputs, when spec.model.output
+        gives no bins and status has none yet for this rollout; else None."""
+        from .analysis import Target, Templates
+        from .analysis.config import OutputMetric
+        from .analysis.output_bins import fix_bins
+
+        out, started = spec.model.output, parse_time(status.rolloutStartedAt)
+        if (out.kind != "regressor" or out.bins or status.outputBins is not None or self.provider is None
+                or started is None or not status.stablePredictor or not status.stableVersion
+                or not any(isinstance(m, OutputMetric) for m in spec.analysis.metrics)):
+            return None
+
+        try:
+            base = Templates.from_mapping(self.templates, "operator templates") if self.templates else None
+            target = Target(namespace, name, status.stablePredictor, status.candidatePredictor or "")
+            return fix_bins(self.provider, spec.analysis.templates(base).outputs, target, status.stableVersion,
+                            started, now)
+        except Exception:  # noqa: BLE001 - the output check then waits; it must not crash the rollout
+            log.exception("fixing the output bins of %s/%s failed", namespace, name)
+            return None
+
+    def analyse(self, spec: Spec, status: Status, namespace: str, name: str, now: datetime,
+                fixed: OutputBins | None = None) -> AnalysisResult:
+        """`fixed`: the bins `output_bins` fixed this tick (they are not in `status` yet)."""
         if not spec.analysis.has_metrics:
             return AnalysisResult.of([])
         if self.provider is None:
@@ -68,7 +92,8 @@ class Analyzer:
             # One evaluation time for every query, so both versions see the same window;
             # spec.analysis was parsed and validated once, by spec.parse.
             return analyse(spec.analysis, target, self.provider, self.templates, at=now.timestamp(),
-                           evidence=Evidence.of_status(status, now, spec.strategy.steps))
+                           evidence=Evidence.of_status(status, now, spec.strategy.steps),
+                           bins=_bins(spec, fixed or status.outputBins))
         except Exception as e:  # noqa: BLE001 - a bug or bad template must not crash the rollout
             log.exception("analysis of %s/%s failed", namespace, name)
             return _error(f"analysis failed: {e}")
@@ -98,6 +123,15 @@ class Analyzer:
         return Reward(r.outcome.value, r.message, r.winner, r.confidence, rounded(r.baseline_rate),
                       rounded(r.candidate_rate), rounded(r.n_baseline), rounded(r.n_candidate), rounded(r.difference),
                       rounded(r.lower), rounded(r.upper), rounded(two_proportion_p(r)))
+
+
+def _bins(spec: Spec, fixed: OutputBins | None) -> tuple[float, ...] | None:
+    """What the output counts are merged into: a regressor's spec bins, else the ones fixed
+    from the stable version (() while they are not), None for a classifier."""
+    out = spec.model.output
+    if out.kind != "regressor":
+        return None
+    return out.bins or (fixed.edges if fixed else ())
 
 
 def two_proportion_p(r: Any) -> float | None:

@@ -149,13 +149,14 @@ def reconcile_once(kube: Kube, analyzer: Analyzer, mdep: Mapping[str, Any], sdep
     applied = bool(current) and ROUTER.in_sync(sdep, ROUTER.render(name, namespace, mdep, current))
     due = rollout.analysis_due(spec, status, now)
     started = now.timestamp()
-    analysis = analyzer.analyse(spec, status, namespace, name, now) if due else None
+    bins = analyzer.output_bins(spec, status, namespace, name, now) if due else None
+    analysis = analyzer.analyse(spec, status, namespace, name, now, bins) if due else None
     reward = analyzer.rewards(spec, status, namespace, name, now) if due and status.phase == rollout.AB_TESTING else None
     analysis_seconds = datetime.now(timezone.utc).timestamp() - started if due else None
     command = (meta.get("annotations") or {}).get(COMMAND_ANNOTATION)
     obs = rollout.Observation(
         routing=ROUTER.observe(sdep), applied=applied, analysis=analysis, reward=reward,
-        command=command.strip().lower() if command else None, generation=meta.get("generation"),
+        command=command.strip().lower() if command else None, generation=meta.get("generation"), output_bins=bins,
     )
     decision = rollout.step(spec, status, obs, now)
     out = Outcome(decision, due=next_due(spec, decision.status, now))

@@ -58,6 +58,8 @@ class _Machine(Evidence):
     # -- per phase -------------------------------------------------------------------
     def run(self) -> None:
         self.observe_routing()
+        if self.obs.output_bins is not None and self.st.outputBins is None and self.st.candidateVersion:
+            self.set(outputBins=self.obs.output_bins)  # fixed once per rollout; start_rollout clears them
         phase = self.st.phase
         if not phase:
             self.deploy_fresh("Deploying", f"Deploying {self.spec.model.version} with 100% of traffic.")

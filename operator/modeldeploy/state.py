@@ -176,6 +176,28 @@ class ABTest(Reward):
 
 
 @dataclass(frozen=True)
+class OutputBins:
+    """`status.outputBins`: a regressor's bin edges when spec.model.output gives none,
+    fixed at the rollout's start from `outputs` outputs the stable `version` served from
+    `since` to `until`; both versions' counts are merged into them (analysis/output_bins.py)."""
+
+    edges: tuple[float, ...]
+    version: str
+    outputs: int
+    since: str
+    until: str
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OutputBins:
+        return cls(tuple(float(e) for e in d.get("edges") or ()), str(d.get("version") or ""),
+                   int(d.get("outputs") or 0), str(d.get("since") or ""), str(d.get("until") or ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"edges": list(self.edges), "version": self.version, "outputs": self.outputs, "since": self.since,
+                "until": self.until}
+
+
+@dataclass(frozen=True)
 class Status:
     """`status` of a ModelDeployment. Field names map to camelCase in the object."""
 
@@ -208,6 +230,7 @@ class Status:
     lastAnalysis: LastAnalysis | None = None
     lastRollout: RolloutRecord | None = None
     abTest: ABTest | None = None
+    outputBins: OutputBins | None = None
     conditions: tuple[Mapping[str, Any], ...] = ()
     observedGeneration: int | None = None
     # Every transition, oldest first: {seq, time, type, reason, message, version, stable}. `seq` names the
@@ -224,6 +247,8 @@ class Status:
             object.__setattr__(self, "lastAnalysis", LastAnalysis.from_dict(self.lastAnalysis))
         if self.abTest is not None and not isinstance(self.abTest, ABTest):
             object.__setattr__(self, "abTest", ABTest.from_dict(self.abTest))
+        if self.outputBins is not None and not isinstance(self.outputBins, OutputBins):
+            object.__setattr__(self, "outputBins", OutputBins.from_dict(self.outputBins))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> Status:
@@ -242,6 +267,7 @@ class Status:
         d["conditions"] = [dict(c) for c in self.conditions]
         d["history"] = [dict(h) for h in self.history]
         d["lastAnalysis"] = self.lastAnalysis.to_dict() if self.lastAnalysis else None
+        d["outputBins"] = self.outputBins.to_dict() if self.outputBins else None
         return plain(d)
 
 
@@ -269,6 +295,9 @@ class Observation:
     reward: Reward | None = None
     command: str | None = None
     generation: int | None = None
+    # A regressor's output bins, fixed this tick from the stable version's outputs
+    # (recorded once per rollout, in status.outputBins).
+    output_bins: OutputBins | None = None
 
 
 @dataclass(frozen=True)

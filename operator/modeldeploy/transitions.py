@@ -82,7 +82,7 @@ class Transitions:
             candidateModel=dataclasses.asdict(m), candidateWeight=0, stepWeight=0, candidateUnreadySince=None,
             shadow=shadow, step=0, stepStartedAt=None, rolloutStartedAt=iso(self.now), pauseReason=None,
             pausedFrom=None, pendingResult=None, counters=Counters(),
-            lastAnalysis=None, abTest=None,
+            lastAnalysis=None, abTest=None, outputBins=None,
         )
         self.emit(reason, f"{prefix}Rolling out {m.version} (stable {self.st.stableVersion}): candidate predictor "
                   f"{self.st.candidatePredictor} added with no traffic until the {self.obs.routing.kind} reports it "

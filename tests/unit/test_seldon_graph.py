@@ -40,6 +40,11 @@ def test_a_prepackaged_server_is_wrapped_in_the_monitor_with_its_own_deployment(
     root = p["graph"]
     assert root["name"] == MONITOR_NODE and root["type"] == "OUTPUT_TRANSFORMER"
     assert {q["name"]: q["value"] for q in root["parameters"]} == {"kind": "regressor", "bins": "[0.0, 100.0]"}
+    # Without bins, the monitor counts on its fine grid and the bins come from status, not the graph.
+    fine = seldon_v1.render_predictor(Predictor("v2", "2", model("2", {"implementation": "SKLEARN_SERVER"},
+                                                                 uri="s3://b/price/2", output={"kind": "regressor"}),
+                                                100))["graph"]
+    assert {q["name"]: q["value"] for q in fine["parameters"]} == {"kind": "regressor"}
     (model_node,) = root["children"]
     assert model_node == {"name": "price", "type": "MODEL", "implementation": "SKLEARN_SERVER", "envSecretRefName": "s3",
                           "children": [], "modelUri": "s3://b/price/2"}

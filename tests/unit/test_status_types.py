@@ -3,11 +3,16 @@ the state machine writes reads back into the same dict."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from datetime import timedelta
 
 import yaml
 
-from modeldeploy.state import ABTest, Counters, LastAnalysis, Phase, Result, Reward, RolloutRecord, Status
+from modeldeploy import rollout
+from modeldeploy.spec import parse
+from modeldeploy.state import (ABTest, Counters, LastAnalysis, OutputBins, Phase, Result, Reward, RolloutRecord,
+                               Status)
 from modeldeploy.verdicts import Outcome
 
 from .rollout_sim import ab_test, make_spec, rolled_out
@@ -82,3 +87,28 @@ def test_every_ab_test_status_reads_back_unchanged_and_the_frozen_winner_stays()
     assert seen[1]["abTest"]["candidateRate"] == 0.9 and sim.phase == Phase.AB_TESTING
     for d in seen:
         assert Status.from_dict(d).to_dict() == d
+
+
+def test_output_bins_are_recorded_once_per_rollout_and_cleared_by_the_next() -> None:
+    bins = OutputBins((106.0, 158.0), "1.0.0", 400, "2026-01-01T00:00:00.000Z", "2026-01-01T01:00:00.000Z")
+    assert OutputBins.from_dict(json.loads(json.dumps(bins.to_dict()))) == bins
+    assert Status(outputBins=bins.to_dict()).outputBins == bins
+    sim = rolled_out(make_spec())
+    spec, now = parse(sim.spec), sim.now + timedelta(seconds=1)
+
+    def step(status: Status, fixed: OutputBins | None) -> Status:
+        obs = dataclasses.replace(sim.observation(), output_bins=fixed)
+        return Status.from_dict(json.loads(json.dumps(rollout.step(spec, status, obs, now).status.to_dict())))
+
+    current = Status.from_dict(sim.status)
+    assert current.outputBins is None
+    recorded = step(current, bins)
+    assert recorded.outputBins == bins
+    other = dataclasses.replace(bins, edges=(1.0,))
+    assert step(recorded, other).outputBins == bins, "fixed once: a later observation does not move them"
+    assert step(recorded, None).outputBins == bins
+    sim.status = recorded.to_dict()
+    sim.bump("3.0.0")
+    sim.tick()
+    assert sim.status["phase"] == "Progressing" and sim.status["candidateVersion"] == "3.0.0"
+    assert sim.status["outputBins"] is None, "a new rollout fixes its own"

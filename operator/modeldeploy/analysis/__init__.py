@@ -3,8 +3,9 @@
 Layers, innermost first: `stats` (pure statistics on binned counts), `checks` (one
 function per check, counts in, verdict out), `config` (``spec.analysis`` and its
 defaults), `templates` (PromQL and the only place values enter it), `query` (one
-analysis' conversation with the provider), `analyse` (the entry point), `reward`
-(A/B comparison). Only `query` talks to the provider.
+analysis' conversation with the provider), `analyse` (the entry point), `output_bins`
+(a regressor's bins, fixed from the stable version's outputs), `reward` (A/B
+comparison). Only `query` talks to the provider.
 """
 
 from .analyse import analyse

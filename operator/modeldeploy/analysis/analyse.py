@@ -13,7 +13,7 @@ from typing import Any
 
 from ..providers import MetricProvider, MetricQueryError
 from ..verdicts import SEQUENTIAL, AnalysisResult, CheckResult
-from . import checks
+from . import checks, output_bins
 from .config import AnalysisSpec, CustomMetric, ErrorRateMetric, LatencyMetric, Metric, OutputMetric, parse_analysis
 from .query import QuerySession, Target
 from .sequential_analyse import Evidence, analyse_sequential, unreadable_outputs
@@ -28,6 +28,7 @@ def analyse(
     *,
     at: float | None = None,
     evidence: Evidence | None = None,
+    bins: tuple[float, ...] | None = None,
 ) -> AnalysisResult:
     """Compare candidate with baseline on every configured metric.
 
@@ -38,7 +39,9 @@ def analyse(
     Unix time to evaluate at (None: Prometheus' now — pass the operator's clock so both
     versions and all checks see the same window); `evidence` where the rollout is, for
     ``method: sequential`` (without it, as for scripts comparing two windows, the window
-    method runs).
+    method runs); `bins` a regressor's bin edges, into which both versions' output counts
+    are merged (`output_bins.merge`; ``()``: not fixed yet, the output check waits;
+    None: counts are compared as they come, a classifier's classes).
 
     Query problems become per-check outcomes (no data: Inconclusive; unreachable,
     timeout, NaN, several series, bad PromQL: Error). Configuration problems — a bad
@@ -50,14 +53,14 @@ def analyse(
     base = Templates.from_mapping(templates, "operator templates") if isinstance(templates, Mapping) else templates
     if spec.method == SEQUENTIAL and evidence is not None:
         # Cumulative evidence: no `since`, a Pass rests on the whole rollout by design.
-        return analyse_sequential(spec, target, provider, evidence, base, at=at)
+        return analyse_sequential(spec, target, provider, evidence, base, at=at, bins=bins)
     tmpl = spec.templates(base)
     session = QuerySession(provider, target.validated(spec.window), at)
     # The verdict rests on data from `since` on: a rollout step counts it only when that
     # lies inside the step.
     since = None if at is None else datetime.fromtimestamp(at - prometheus_seconds(session.target.window or spec.window),
                                                            timezone.utc)
-    return AnalysisResult.of([_run(metric, spec, tmpl, session) for metric in spec.metrics], since)
+    return AnalysisResult.of([_run(metric, spec, tmpl, session, bins) for metric in spec.metrics], since)
 
 
 def _per_version(name: str, session: QuerySession, fetch: Callable[[str], Any]) -> tuple[Any, Any] | CheckResult:
@@ -71,7 +74,8 @@ def _per_version(name: str, session: QuerySession, fetch: Callable[[str], Any]) 
     return out[0], out[1]
 
 
-def _run(metric: Metric, spec: AnalysisSpec, tmpl: Templates, session: QuerySession) -> CheckResult:
+def _run(metric: Metric, spec: AnalysisSpec, tmpl: Templates, session: QuerySession,
+         bins: tuple[float, ...] | None) -> CheckResult:
     window = session.target.window or spec.window
     if isinstance(metric, LatencyMetric):
         got = _per_version(metric.name, session, lambda p: session.histogram(tmpl.latency, p))
@@ -83,8 +87,14 @@ def _run(metric: Metric, spec: AnalysisSpec, tmpl: Templates, session: QuerySess
         if unreadable := unreadable_outputs(metric.name, session):
             return unreadable
         got = _per_version(metric.name, session, lambda p: session.by(tmpl.outputs, p, CLASS_LABEL))
-        return got if isinstance(got, CheckResult) else checks.output_distribution(metric, *got, spec.min_samples,
-                                                                                   window)
+        if isinstance(got, CheckResult):
+            return got
+        base_counts, cand_counts = got
+        if bins == ():
+            return output_bins.pending(metric.name, base_counts, cand_counts, None)
+        if bins is not None:
+            base_counts, cand_counts = output_bins.merge(base_counts, bins), output_bins.merge(cand_counts, bins)
+        return checks.output_distribution(metric, base_counts, cand_counts, spec.min_samples, window)
     assert isinstance(metric, CustomMetric)
     t = session.target
     try:

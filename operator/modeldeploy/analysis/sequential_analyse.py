@@ -23,8 +23,8 @@ from typing import Any
 
 from ..providers import MetricProvider, MetricQueryError
 from ..state import PROGRESSING, Status, parse_time
-from ..verdicts import AnalysisResult, CheckResult
-from . import checks
+from ..verdicts import SEQUENTIAL, AnalysisResult, CheckResult
+from . import checks, output_bins
 from . import sequential_checks as sc
 from .config import (
     DEFAULT_MAX_JENSEN_SHANNON,
@@ -85,15 +85,16 @@ def _window(seconds: float) -> str:
 
 def analyse_sequential(spec: AnalysisSpec, target: Target, provider: MetricProvider, evidence: Evidence,
                        templates: Templates | None = None, *, at: float | None = None,
-                       beta: float = sc.DEFAULT_BETA) -> AnalysisResult:
-    """Every configured metric, decided sequentially against its ``maxIncrease``."""
+                       beta: float = sc.DEFAULT_BETA, bins: tuple[float, ...] | None = None) -> AnalysisResult:
+    """Every configured metric, decided sequentially against its ``maxIncrease``;
+    `bins` as for `analyse.analyse`."""
     tmpl = spec.templates(templates)
     rollout = QuerySession(provider, Target(target.namespace, target.deployment, target.baseline, target.candidate,
                                             _window(evidence.since_rollout_s)).validated(spec.window), at)
     step = QuerySession(provider, Target(target.namespace, target.deployment, target.baseline, target.candidate,
                                          _window(evidence.since_step_s)).validated(spec.window), at)
     custom = QuerySession(provider, target.validated(spec.window), at)
-    return AnalysisResult.of([_run(m, tmpl, rollout, step, custom, evidence, beta) for m in spec.metrics])
+    return AnalysisResult.of([_run(m, tmpl, rollout, step, custom, evidence, beta, bins) for m in spec.metrics])
 
 
 def _both(name: str, session: QuerySession, fetch: Callable[[QuerySession, str], Any]) -> tuple[Any, Any] | CheckResult:
@@ -126,7 +127,7 @@ def unreadable_outputs(name: str, session: QuerySession) -> CheckResult | None:
 
 
 def _run(metric: Metric, tmpl: Templates, rollout: QuerySession, step: QuerySession, custom: QuerySession,
-         ev: Evidence, beta: float) -> CheckResult:
+         ev: Evidence, beta: float, bins: tuple[float, ...] | None) -> CheckResult:
     if isinstance(metric, LatencyMetric):
         got = _both(metric.name, rollout, lambda s, p: s.histogram(tmpl.latency, p))
         if isinstance(got, CheckResult):
@@ -150,9 +151,14 @@ def _run(metric: Metric, tmpl: Templates, rollout: QuerySession, step: QuerySess
         got = _both(metric.name, rollout, lambda s, p: s.by(tmpl.outputs, p, CLASS_LABEL))
         if isinstance(got, CheckResult):
             return got
+        base_counts, cand_counts = got
+        if bins == ():
+            return output_bins.pending(metric.name, base_counts, cand_counts, SEQUENTIAL)
+        if bins is not None:
+            base_counts, cand_counts = output_bins.merge(base_counts, bins), output_bins.merge(cand_counts, bins)
         # PSI has no sequential test here; a PSI-only metric keeps the default JS limit.
         limit = metric.js_limit if metric.js_limit is not None else DEFAULT_MAX_JENSEN_SHANNON
-        return sc.output_distribution(metric.name, *got, limit, metric.significance)
+        return sc.output_distribution(metric.name, base_counts, cand_counts, limit, metric.significance)
     assert isinstance(metric, CustomMetric)
     t = custom.target  # a scalar has no sample size to accumulate: judged over spec.analysis.window
     try:
