@@ -7,8 +7,9 @@ step, a bad-traffic soak, A/A canaries, and no failed user request across a prom
 a rollback (the removed predictor drains). Its long variants and repeats (outages at the
 start, middle and end of a step, the bad-traffic soak, A/A canaries 2 and 3), and
 scenarios whose subject is also covered by faster tests (hashed and colliding names, gRPC
-labels, the A/A A/B test, the operator killed in the sandbox, the never-ready candidate),
-carry the `soak` marker: `make soak` runs them, and CI runs both."""
+labels, the A/A A/B test, the operator killed in the sandbox, the never-ready candidate,
+the candidate killed at 50 %), carry the `soak` marker: `make soak` runs them, and CI
+runs both."""
 
 from __future__ import annotations
 
@@ -71,6 +72,9 @@ def test_corrupt_candidate_is_rolled_back_at_the_progress_deadline_without_servi
     assert r.load.get("http_503", 0) == 0
 
 
+# A dead candidate: also test_standin's dead-backend test (503s, Seldon's status) and the unit
+# tests of the readiness rule (tests/unit/test_rollout_safety.py).
+@pytest.mark.soak
 def test_candidate_killed_at_50_percent_is_rolled_back_and_users_503s_are_counted(sandbox) -> None:
     r = run(sandbox, "killed-at-50")
     marks = r.timeline.__dict__["_kill"]
