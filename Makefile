@@ -30,8 +30,9 @@ test: setup lint
 	@$(RUN) $(OPERATOR_PY) -m pytest $(PYTEST_ARGS)
 	@$(RUN) $(MODEL_PY) -m pytest model_server/tests $(PYTEST_ARGS)
 
-## The fault campaign's long variants (pytest marker `soak`): more seeded kills, Prometheus
-## outages at every moment of a step, bad-traffic soaks, A/A canaries. CI runs it after `make test`.
+## The long variants (pytest marker `soak`): the fault campaign's extra seeds and repeats (more
+## seeded kills, Prometheus outages at every moment of a step, the bad-traffic soak, A/A canaries),
+## the 10,000-request split, scenarios that faster tests also cover. CI runs it after `make test`.
 soak: setup
 	@$(RUN) $(OPERATOR_PY) -m pytest -m soak $(PYTEST_ARGS)
 

@@ -4,10 +4,12 @@ Istio cannot run here). Each asserts on status, events and the router's counters
 
 The fault campaign's sandbox half is here too: Prometheus outages at three moments of a
 step, a bad-traffic soak, A/A canaries, and no failed user request across a promotion or
-a rollback (the removed predictor drains). Its long variants, and scenarios whose subject
-is also covered by faster tests (hashed and colliding names, gRPC labels, the A/A A/B
-test, the operator killed in the sandbox), carry the `soak` marker: `make soak` runs
-them, and CI runs both."""
+a rollback (the removed predictor drains). Its long variants and repeats (outages at the
+start, middle and end of a step, the bad-traffic soak, A/A canaries 2 and 3), and
+scenarios whose subject is also covered by faster tests (hashed and colliding names, gRPC
+labels, the A/A A/B test, the operator killed in the sandbox, the never-ready candidate,
+the candidate killed at 50 %), carry the `soak` marker: `make soak` runs them, and CI
+runs both."""
 
 from __future__ import annotations
 
@@ -59,6 +61,7 @@ def test_skewed_candidate_is_rolled_back_on_outputs(sandbox) -> None:
     assert checks["outputs"]["candidate"] > 0.1 and checks["outputs"]["p_value"] < 0.005
 
 
+@pytest.mark.soak  # never ready: also test_standin's corrupt-artifact test, unit test_rollout's deadline test
 def test_corrupt_candidate_is_rolled_back_at_the_progress_deadline_without_serving(sandbox) -> None:
     # As on Seldon: the candidate never becomes ready, Seldon says Creating (Failed only
     # after Kubernetes' 600 s), nothing names the checksum; the operator's 20 s deadline ends it.
@@ -69,6 +72,9 @@ def test_corrupt_candidate_is_rolled_back_at_the_progress_deadline_without_servi
     assert r.load.get("http_503", 0) == 0
 
 
+# A dead candidate: also test_standin's dead-backend test (503s, Seldon's status) and the unit
+# tests of the readiness rule (tests/unit/test_rollout_safety.py).
+@pytest.mark.soak
 def test_candidate_killed_at_50_percent_is_rolled_back_and_users_503s_are_counted(sandbox) -> None:
     r = run(sandbox, "killed-at-50")
     marks = r.timeline.__dict__["_kill"]
@@ -208,8 +214,8 @@ def test_a_two_interval_prometheus_outage_holds_the_weight_at_any_moment_of_a_st
     assert reasons(r).count("StepAdvanced") == 2 and "AnalysisError" in reasons(r)
 
 
-@pytest.mark.soak
-@pytest.mark.parametrize("run_no", [1, 2, 3])
+# The first A/A canary runs in `make test`, the repeats in `make soak`.
+@pytest.mark.parametrize("run_no", [1, pytest.param(2, marks=pytest.mark.soak), pytest.param(3, marks=pytest.mark.soak)])
 def test_aa_canaries_are_promoted(sandbox, run_no) -> None:
     r = scenarios.run(sandbox, scenarios.SCENARIOS["aa-canary"], deployment=f"digits-aa-{run_no}")
     print(f"A/A canary {run_no}: {r.row()}")

@@ -76,7 +76,10 @@ def metric_lines(http: urllib3.PoolManager, port: int, name: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(name)]
 
 
-def test_router_splits_10000_requests_by_traffic(api, namespace, artifacts, stack) -> None:
+# Ten thousand requests take a minute or two on 2 cores: `make test` sends 2,000 (the split
+# within 3 points, about 3 standard deviations), `make soak` the 10,000 (within 2, about 4.4).
+@pytest.mark.parametrize(("requests", "tolerance"), [(2_000, 3), pytest.param(10_000, 2, marks=pytest.mark.soak)])
+def test_router_splits_requests_by_traffic(api, namespace, artifacts, stack, requests, tolerance) -> None:
     router, port, _ = stack
     objs = Objects(api, namespace)
     body = create_sd(objs, [predictor(artifacts, "1.0.0", 70), predictor(artifacts, "2.0.0", 30)])
@@ -100,12 +103,12 @@ def test_router_splits_10000_requests_by_traffic(api, namespace, artifacts, stac
         return served_by(r)
 
     with ThreadPoolExecutor(8) as pool:
-        served = list(pool.map(one, range(10_000)))
+        served = list(pool.map(one, range(requests)))
     share = served.count("2.0.0") / len(served) * 100
-    print(f"observed split over 10,000 requests: {100 - share:.2f}/{share:.2f} (wanted 70/30)")
-    assert abs(share - 30) <= 2
+    print(f"observed split over {requests:,} requests: {100 - share:.2f}/{share:.2f} (wanted 70/30)")
+    assert abs(share - 30) <= tolerance
     stats = json.loads(http.request("GET", f"http://127.0.0.1:{port}/stats").data)
-    assert stats["digits/v1-0-0"]["served"] + stats["digits/v2-0-0"]["served"] == 10_000
+    assert stats["digits/v1-0-0"]["served"] + stats["digits/v2-0-0"]["served"] == requests
     hist = metric_lines(http, port, "seldon_api_executor_server_requests_seconds_bucket")
     # The executor's exact buckets (executor/api/metric/constants.go DefBuckets) and labels.
     les = sorted({float(m) for m in re.findall(r'le="([^"+]+)"', "\n".join(hist))})

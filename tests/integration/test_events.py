@@ -76,7 +76,7 @@ def test_a_restarted_operator_posts_the_missing_history_events_and_no_others(obj
     objs.apply_mdep(mdep("2.0.0"))
     wait_for("2.0.0 Stable", phase_is(objs, "Stable", "2.0.0"), 40)
     objs.events_until("digits", "Promoted")
-    operator.stop()
+    operator.kill()
     history = assert_each_transition_posted_once(objs, "digits")
     # As if the operator had died after writing status, before posting the last two.
     meta = objs.mdep("digits")["metadata"]

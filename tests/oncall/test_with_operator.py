@@ -38,7 +38,7 @@ def stack(cluster, api, crds, namespace, tmp_path):
         with SeldonPlayer(api, namespace):
             yield Objects(api, namespace), port, proc
     finally:
-        proc.stop()
+        proc.kill()  # the test is over: Kopf's graceful shutdown would cost ~5 s for nothing
         print(f"--- operator log ---\n{Path(proc.log_path).read_text()[-3000:]}")
 
 
