@@ -4,9 +4,9 @@ A kind module has `KEY` (the key users write, like ``errorRate``), `FIELDS` (the
 under it; a flat kind such as ``query`` has them beside ``name``, `KEY` among them), a
 frozen dataclass whose `kind` is `KEY`, `parse(name, fields, where)` and its run under
 each method: `window(metric, WindowLook)` and `sequential(metric, SequentialLook)`, which
-query the counts and call `checks` / `sequential_checks`. Adding a kind is one module and
-one entry in `_REGISTERED` below, plus its property in the CRD (its CEL rules carry the limits), which
-tests/analysis/test_check_kinds.py checks against `KINDS`.
+query the counts and call `checks` / `sequential_checks`. Adding a kind is one module,
+its import and an entry in `_REGISTERED` below, plus its property in the CRD (its CEL
+rules carry the limits), which tests/analysis/test_check_kinds.py checks against `KINDS`.
 """
 
 from __future__ import annotations
