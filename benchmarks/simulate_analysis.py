@@ -38,7 +38,10 @@ import numpy as np
 from scipy.optimize import brentq
 
 from modeldeploy.analysis import Target, analyse
-from modeldeploy.analysis import config, stats
+from modeldeploy.analysis import stats
+from modeldeploy.analysis.kinds.base import DEFAULT_SIGNIFICANCE
+from modeldeploy.analysis.kinds.error_rate import DEFAULT_MAX_ERROR_RATE
+from modeldeploy.schema import DEFAULT_MAX_JENSEN_SHANNON, DEFAULTS
 from modeldeploy.providers import Sample
 from modeldeploy.verdicts import Outcome
 
@@ -176,9 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     t0 = time.monotonic()
-    print(f"{args.runs} simulated analyses per cell; default settings (significance {config.DEFAULT_SIGNIFICANCE:g} "
-          f"per check, JS limit {config.DEFAULT_MAX_JENSEN_SHANNON:g}, error max {config.DEFAULT_MAX_ERROR_RATE:.0%}, "
-          f"latency limit = baseline p99, minSamples {config.DEFAULT_MIN_SAMPLES}); "
+    print(f"{args.runs} simulated analyses per cell; default settings (significance {DEFAULT_SIGNIFICANCE:g} "
+          f"per check, JS limit {DEFAULT_MAX_JENSEN_SHANNON:g}, error max {DEFAULT_MAX_ERROR_RATE:.0%}, "
+          f"latency limit = baseline p99, minSamples {DEFAULTS['analysis.minSamples']}); "
           "n = requests (and predictions) per version per window\n")
     print("| scenario | target | " + " | ".join(f"n={n}" for n in sizes) + " |")
     print("|---|---|" + "---|" * len(sizes))

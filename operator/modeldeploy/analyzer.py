@@ -58,7 +58,7 @@ class Analyzer:
         """A regressor's bins fixed now from the stable version's outputs, when spec.model.output
         gives no bins and status has none yet for this rollout; else None."""
         from .analysis import Target, Templates
-        from .analysis.config import OutputMetric
+        from .analysis.kinds.outputs import OutputMetric
         from .analysis.output_bins import fix_bins
 
         out, started = spec.model.output, parse_time(status.rolloutStartedAt)

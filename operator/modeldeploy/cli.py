@@ -47,13 +47,14 @@ from typing import Any, NoReturn
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from . import COMMAND_ANNOTATION, GROUP, PLURAL, VERSION, __version__
+from . import COMMAND_ANNOTATION, GROUP, PLURAL, VERSION, __version__, routers
 from .cli_data import FROM_EVENTS, FROM_STATUS, dump, history_doc, list_doc, status_doc, status_history
 from .cli_format import parse_duration, render_list, render_status
 from .cli_history import render_history
 from .cli_kube import (EXIT_ERROR, EXIT_FORBIDDEN, EXIT_NOT_FOUND, EXIT_NOT_PROMOTED, EXIT_OK, EXIT_PAUSED,  # noqa: F401
                        EXIT_STATE, EXIT_TIMEOUT, EXIT_USAGE, CliError, Kubectl, connect, now_utc)
 from .cli_text import Style, fit
+from .routing import Resource
 from .state import FAILED, FINISHING, IN_ROLLOUT, PAUSE_COMMAND, PAUSE_USER, PAUSED, STABLE
 
 EXIT_CODES = {
@@ -91,9 +92,19 @@ def cmd_list(k: Kubectl, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def router_resource() -> Resource:
+    """What the operator's router owns, for the status hints: MODELDEPLOY_ROUTER read as the
+    operator reads it (default seldon-v1). The plugin cannot see the operator's environment,
+    so with another router (the chart's operator.router) set the same variable here."""
+    try:
+        return routers.from_env().resource
+    except ValueError as e:
+        raise CliError(str(e), EXIT_USAGE) from None
+
+
 def _status_text(k: Kubectl, mdep: Mapping[str, Any], args: argparse.Namespace, style: Style) -> str:
     events, note = k.events(mdep)
-    text = render_status(mdep, events, now_utc(), style, max_events=args.events)
+    text = render_status(mdep, events, now_utc(), style, max_events=args.events, resource=router_resource())
     return text + (f"  ({note})\n" if note else "")
 
 
@@ -132,13 +143,13 @@ def watch(k: Kubectl, args: argparse.Namespace, style: Style) -> int:
             elif tty:
                 header = style.dim(f"Every {args.interval:g}s: kubectl modeldeploy status {args.name} -n "
                                    f"{k.namespace}    {now_utc():%Y-%m-%dT%H:%M:%SZ}   (Ctrl-C to stop)")
-                text = render_status(mdep, events, now_utc(), style, max_events=args.events)
+                text = render_status(mdep, events, now_utc(), style, max_events=args.events, resource=router_resource())
                 screen = fit(header + "\n\n" + text + (f"  ({note})\n" if note else ""),
                              shutil.get_terminal_size().columns)
                 sys.stdout.write("\x1b[H\x1b[2J" + screen)
                 sys.stdout.flush()
             elif key != last_key:
-                text = render_status(mdep, events, now_utc(), style, max_events=args.events)
+                text = render_status(mdep, events, now_utc(), style, max_events=args.events, resource=router_resource())
                 sys.stdout.write(f"--- {now_utc():%Y-%m-%dT%H:%M:%SZ} ---\n" + text
                                  + (f"  ({note})\n" if note else "") + "\n")
                 sys.stdout.flush()

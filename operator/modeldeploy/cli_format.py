@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from . import COMMAND_ANNOTATION
+from . import COMMAND_ANNOTATION, routers
 from .cli_history import EventRow
 from .cli_text import PLAIN, Style, age, bar, number, parse_time, table
+from .routing import Resource
 from .schema import DEFAULTS
 from .spec import SpecError, parse_duration as go_seconds
 from .state import (
@@ -99,9 +100,14 @@ def render_list(items: Sequence[Mapping[str, Any]], now: datetime, style: Style 
     return "\n".join(table(headers, rows, style)) + "\n"
 
 
+#: The resource the hints name unless the caller says otherwise: the default router's.
+DEFAULT_RESOURCE = routers.get().resource
+
+
 # -- status ---------------------------------------------------------------------------------
-def _next_steps(mdep: Mapping[str, Any]) -> str | None:
-    """What the on-call engineer can do now (phase-specific; see docs/runbook.md)."""
+def _next_steps(mdep: Mapping[str, Any], resource: Resource) -> str | None:
+    """What the on-call engineer can do now (phase-specific; see docs/runbook.md); `resource`
+    is what the operator's router owns, named where the data plane is what we wait for."""
     st, spec = mdep.get("status") or {}, mdep.get("spec") or {}
     name, phase = _meta(mdep).get("name", "NAME"), st.get("phase")
     cmd = f"kubectl modeldeploy {{}} {name}"
@@ -124,21 +130,24 @@ def _next_steps(mdep: Mapping[str, Any]) -> str | None:
                 f"the candidate now, `{cmd.format('abort')}` ends the test")
     if phase in (PROGRESSING, SHADOWING):
         if not st.get("stepStartedAt"):
-            return "waiting for Seldon to report the candidate ready (it gets no traffic until then)"
+            return f"waiting for the {resource.kind} to report the candidate ready (it gets no traffic until then)"
         return f"`{cmd.format('promote')}` skips the remaining steps; `{cmd.format('abort')}` rolls back now"
     if phase == FAILED:
         lr = st.get("lastRollout") or {}
         if lr:
             return (f"{lr.get('version')} was {lr.get('result')}; fix it and set a new spec.model.version, or "
                     f"`{cmd.format('retry')}` to roll the same version out again")
-        return "the stable version never became available: check the SeldonDeployment and its pods"
+        return f"the stable version never became available: check the {resource.kind} and its pods"
     if phase == PENDING:
-        return "waiting for Seldon to report the model available (kubectl get sdep, then the pods)"
+        return (f"waiting for the {resource.kind} to report the model available "
+                f"(kubectl get {resource.plural} {name}, then the pods)")
     return None
 
 
 def render_status(mdep: Mapping[str, Any], events: Sequence[EventRow], now: datetime, style: Style = PLAIN,
-                  max_events: int = 10, command_annotation: str = COMMAND_ANNOTATION) -> str:
+                  max_events: int = 10, command_annotation: str = COMMAND_ANNOTATION,
+                  resource: Resource = DEFAULT_RESOURCE) -> str:
+    """`resource`: what the operator's router owns (`cli.router_resource`), for the hints."""
     meta, spec, st = _meta(mdep), mdep.get("spec") or {}, mdep.get("status") or {}
     phase = st.get("phase") or "-"
     lines: list[str] = []
@@ -207,7 +216,7 @@ def render_status(mdep: Mapping[str, Any], events: Sequence[EventRow], now: date
     if conds:
         field("Conditions", "  ".join(f"{c.get('type')}={c.get('status')}" + (f" ({c['reason']})" if c.get("reason")
                                       else "") for c in conds))
-    hint = _next_steps(mdep)
+    hint = _next_steps(mdep, resource)
     if hint:
         field("Next", hint)
 

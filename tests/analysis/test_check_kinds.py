@@ -1,7 +1,6 @@
-"""The check kinds are listed once, in `analysis.config.CHECK_KINDS`: the CRD offers
-exactly those (in its schema and its exactly-one rule), and both analysis methods run
-every one of them (a kind with no branch in one method's `_run` fails here, not in a
-rollout)."""
+"""The check kinds are registered once, in `analysis.kinds.KINDS`: the CRD offers exactly
+those (in its schema and its exactly-one rule), and both analysis methods run every one
+of them (a kind whose `window` or `sequential` cannot run fails here, not in a rollout)."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ import pytest
 import yaml
 
 from modeldeploy.analysis import Target, analyse, parse_analysis
-from modeldeploy.analysis.config import CHECK_KINDS
+from modeldeploy.analysis.kinds import KINDS
 from modeldeploy.analysis.sequential_analyse import Evidence
 from modeldeploy.providers import NoData, Sample
 from modeldeploy.verdicts import SEQUENTIAL, Outcome
@@ -30,10 +29,10 @@ def metric_item() -> dict:
 
 def test_the_crd_offers_exactly_the_parsers_check_kinds() -> None:
     item = metric_item()
-    assert set(item["properties"]) - {"name", "min", "max"} == set(CHECK_KINDS)
+    assert set(item["properties"]) - {"name", "min", "max"} == set(KINDS)
     (one_of,) = [v for v in item["x-kubernetes-validations"] if "exactly one of" in v["message"]]
-    assert re.findall(r"has\(self\.(\w+)\)", one_of["rule"]) == list(CHECK_KINDS)
-    assert set(EXAMPLES) == set(CHECK_KINDS), "add an example of the new kind above"
+    assert re.findall(r"has\(self\.(\w+)\)", one_of["rule"]) == list(KINDS)
+    assert set(EXAMPLES) == set(KINDS), "add an example of the new kind above"
 
 
 class NoSeries:
@@ -47,7 +46,7 @@ class NoSeries:
 
 
 @pytest.mark.parametrize("method", [SEQUENTIAL, "window"])
-@pytest.mark.parametrize("kind", CHECK_KINDS)
+@pytest.mark.parametrize("kind", list(KINDS))
 def test_both_methods_run_every_kind(kind: str, method: str) -> None:
     item = {"name": "m", kind: EXAMPLES[kind], **({"min": 0} if kind == "query" else {})}
     spec = parse_analysis({"method": method, "metrics": [item]})

@@ -12,7 +12,10 @@ from scipy import stats as sst
 from scipy.spatial.distance import jensenshannon
 
 from modeldeploy.analysis import checks, stats
-from modeldeploy.analysis.config import CustomMetric, ErrorRateMetric, LatencyMetric, OutputMetric
+from modeldeploy.analysis.kinds.custom import CustomMetric
+from modeldeploy.analysis.kinds.error_rate import ErrorRateMetric
+from modeldeploy.analysis.kinds.latency import LatencyMetric
+from modeldeploy.analysis.kinds.outputs import OutputMetric
 from modeldeploy.providers import NoData, NotANumber, ProviderUnreachable, TooManySeries
 from modeldeploy.verdicts import Outcome
 

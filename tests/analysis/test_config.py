@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from modeldeploy.analysis import AnalysisConfigError, parse_analysis
-from modeldeploy.analysis.config import CustomMetric, ErrorRateMetric, LatencyMetric, OutputMetric
+from modeldeploy.analysis.kinds.custom import CustomMetric
+from modeldeploy.analysis.kinds.error_rate import ErrorRateMetric
+from modeldeploy.analysis.kinds.latency import LatencyMetric
+from modeldeploy.analysis.kinds.outputs import OutputMetric
 
 
 def test_defaults() -> None:

@@ -7,10 +7,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from modeldeploy.cli import plan
+from modeldeploy.cli import plan, router_resource
 from modeldeploy.cli_format import render_list, render_status, step_text
 from modeldeploy.cli_history import EventRow, group_rollouts
+from modeldeploy.cli_kube import EXIT_USAGE, CliError
 from modeldeploy.cli_text import PLAIN, Style, duration, number
+from modeldeploy.routers.seldon_v1 import RESOURCE as SELDON_V1
+from modeldeploy.routing import Resource
 
 NOW = datetime(2025, 1, 1, 12, 5, 0, tzinfo=timezone.utc)
 
@@ -52,7 +55,33 @@ def test_shadow_traffic_and_waiting_for_readiness() -> None:
                     "candidateVersion": "2.0.0", "candidatePredictor": "v2-0-0"})
     out = render_status(waiting, [], NOW)
     assert "Step:         0/4: waiting for the candidate to be ready (progressDeadline 10m)" in out
-    assert "Next:         waiting for Seldon to report the candidate ready" in out
+    assert "Next:         waiting for the SeldonDeployment to report the candidate ready" in out
+
+
+def test_the_hints_name_the_routers_resource_not_seldon() -> None:
+    kserve = Resource("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService")
+    waiting = mdep({"phase": "Progressing", "stableVersion": "1.0.0", "stablePredictor": "v1-0-0",
+                    "candidateVersion": "2.0.0", "candidatePredictor": "v2-0-0"})
+    pending = mdep({"phase": "Pending"})
+    never = mdep({"phase": "Failed"})
+    outs = [render_status(m, [], NOW, resource=kserve) for m in (waiting, pending, never)]
+    assert "Next:         waiting for the InferenceService to report the candidate ready" in outs[0]
+    assert ("Next:         waiting for the InferenceService to report the model available "
+            "(kubectl get inferenceservices digits, then the pods)") in outs[1]
+    assert "Next:         the stable version never became available: check the InferenceService and its pods" in outs[2]
+    assert not [o for o in outs if re.search(r"Seldon|sdep", o)]
+    assert "(kubectl get seldondeployments digits, then the pods)" in render_status(pending, [], NOW)
+
+
+def test_the_plugin_reads_the_router_as_the_operator_does(monkeypatch) -> None:
+    monkeypatch.delenv("MODELDEPLOY_ROUTER", raising=False)
+    assert router_resource() == SELDON_V1
+    monkeypatch.setenv("MODELDEPLOY_ROUTER", "seldon-v1")
+    assert router_resource() == SELDON_V1
+    monkeypatch.setenv("MODELDEPLOY_ROUTER", "nope")
+    with pytest.raises(CliError, match="unknown router 'nope'") as e:
+        router_resource()
+    assert e.value.code == EXIT_USAGE
 
 
 def test_ab_test_shows_the_reward_comparison() -> None:

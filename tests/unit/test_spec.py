@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from modeldeploy.analysis.config import CustomMetric, LatencyMetric
+from modeldeploy.analysis.kinds.custom import CustomMetric
+from modeldeploy.analysis.kinds.latency import LatencyMetric
 from modeldeploy.analyzer import Analyzer
 from modeldeploy.schema import DEFAULTS
 from modeldeploy.spec import Spec, SpecError, Strategy, parse, parse_object

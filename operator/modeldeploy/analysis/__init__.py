@@ -3,9 +3,10 @@
 Layers, innermost first: `stats` (pure statistics on binned counts), `checks` (one
 function per check, counts in, verdict out), `config` (``spec.analysis`` and its
 defaults), `templates` (PromQL and the only place values enter it), `query` (one
-analysis' conversation with the provider), `analyse` (the entry point), `output_bins`
-(a regressor's bins, fixed from the stable version's outputs), `reward` (A/B
-comparison). Only `query` talks to the provider.
+analysis' conversation with the provider), `kinds` (one module per check kind: its
+fields, its parser, and what it queries and checks under each method), `analyse` (the
+entry point), `output_bins` (a regressor's bins, fixed from the stable version's
+outputs), `reward` (A/B comparison). Only `query` talks to the provider.
 """
 
 from .analyse import analyse

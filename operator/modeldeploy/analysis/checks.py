@@ -17,11 +17,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ..providers import MetricQueryError
 from ..verdicts import CheckResult, Outcome
 from . import stats
-from .config import CustomMetric, ErrorRateMetric, LatencyMetric, OutputMetric
+
+if TYPE_CHECKING:  # the kind modules call these checks, so they import this module
+    from .kinds.custom import CustomMetric
+    from .kinds.error_rate import ErrorRateMetric
+    from .kinds.latency import LatencyMetric
+    from .kinds.outputs import OutputMetric
 
 #: gRPC status names the Seldon executor reports that mean the server failed. Client
 #: mistakes (InvalidArgument, NotFound, ...) and HTTP 4xx are not counted, as in

@@ -3,7 +3,7 @@
 The CRD's schema is the first line of validation; this is the second, with the same
 limits, and the defaults of both come from `schema.DEFAULTS`. The analysis code gets the
 parsed `AnalysisSpec` and never reads the raw mapping. To add a field to a check, add it
-to the check's dataclass and read it in that check's parser in `_KINDS` (and the CRD).
+to the dataclass of the check's kind in `kinds/` and read it in that kind's `parse` (and the CRD).
 Fields, as the API server stores them::
 
     analysis:
@@ -58,28 +58,23 @@ Why these defaults (of the window method):
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..schema import (MAX_JENSEN_SHANNON, DEFAULT_MAX_JENSEN_SHANNON, DEFAULTS, DNS_LABEL, MAX_DURATION_S,
-                      MIN_DURATION_S, SpecError, positive_duration)
+from ..schema import DEFAULTS, DNS_LABEL, MAX_DURATION_S, MIN_DURATION_S, SpecError, positive_duration
 from ..verdicts import SEQUENTIAL
 from .errors import AnalysisConfigError
-from .templates import Templates, check_template, format_duration
+from .kinds import KINDS
+from .kinds.base import Metric, only, promql
+from .kinds.custom import CustomMetric
+from .templates import Templates, format_duration
 
 MIN_DEFAULT_WINDOW_S = 60.0
-MAX_QUERY_LENGTH = 4096
 #: sequential: anytime-valid tests on evidence accumulated over the rollout (sequential.py);
 #: window: the classical tests on each window (checks.py).
 METHODS = (SEQUENTIAL, "window")
-#: latency.maxIncrease at most 10 (an 11-fold slow-down): beyond it a tolerance means nothing.
-MAX_LATENCY_INCREASE = 10.0
-DEFAULT_QUANTILE: float = DEFAULTS["analysis.metrics[].latency.quantile"]
-DEFAULT_MAX_ERROR_RATE: float = DEFAULTS["analysis.metrics[].errorRate.max"]
-DEFAULT_SIGNIFICANCE: float = DEFAULTS["analysis.metrics[].latency.significance"]
 # The window is put into PromQL and timed in CEL, so it takes the grammar both understand.
 _WINDOW = re.compile(r"(\d+h)?(\d+m)?(\d+s)?(\d+ms)?")
 _WINDOW_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
@@ -87,56 +82,9 @@ CUSTOM_QUERIES_REFUSED = (
     "per-object PromQL is disabled on this operator, because it could read any namespace's metrics through the "
     "operator's Prometheus credentials; remove it and use latency, errorRate or outputDistribution checks, or ask "
     "the cluster admin to install the chart with analysis.allowCustomQueries=true")
-
-
-@dataclass(frozen=True)
-class LatencyMetric:
-    name: str
-    quantile: float = DEFAULT_QUANTILE
-    max_ms: float | None = None
-    max_ratio: float | None = None
-    significance: float = DEFAULT_SIGNIFICANCE
-    max_increase: float | None = None  # sequential: tolerated slow-down, 0.25 = 25 %
-
-
-@dataclass(frozen=True)
-class ErrorRateMetric:
-    name: str
-    max: float = DEFAULT_MAX_ERROR_RATE
-    significance: float = DEFAULT_SIGNIFICANCE
-    max_increase: float | None = None  # sequential: tolerated rise of the error rate, 0.005 = half a point
-
-
-@dataclass(frozen=True)
-class OutputMetric:
-    """Both effect sizes are optional; with neither set, JS distance 0.05 applies.
-    Setting only maxPSI switches the gate to PSI; setting both fires on either."""
-
-    name: str
-    max_js: float | None = None
-    max_psi: float | None = None
-    significance: float = DEFAULT_SIGNIFICANCE
-
-    @property
-    def js_limit(self) -> float | None:
-        if self.max_js is None and self.max_psi is None:
-            return DEFAULT_MAX_JENSEN_SHANNON
-        return self.max_js
-
-
-@dataclass(frozen=True)
-class CustomMetric:
-    name: str
-    query: str
-    min: float | None = None
-    max: float | None = None
-
-    @property
-    def per_version(self) -> bool:
-        return "predictor" in re.findall(r"\{\{\s*([^{}]*?)\s*\}\}", self.query)
-
-
-Metric = LatencyMetric | ErrorRateMetric | OutputMetric | CustomMetric
+#: Flat kinds (their fields beside ``name``) and the fields only they may have there.
+_FLAT = tuple(k for k, kind in KINDS.items() if k in kind.FIELDS)
+_FLAT_FIELDS = tuple(f for k in _FLAT for f in KINDS[k].FIELDS if f not in KINDS)
 
 
 @dataclass(frozen=True)
@@ -186,33 +134,6 @@ def _window(value: Any, field_name: str) -> str:
     return value
 
 
-def _number(d: Mapping[str, Any], key: str, where: str, default: float | None, lo: float, hi: float,
-            lo_open: bool = False, hi_open: bool = False) -> float | None:
-    value = d.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise AnalysisConfigError(f"{where}.{key}: must be a number, got {value!r}")
-    if value < lo or (lo_open and value == lo) or value > hi or (hi_open and value == hi):
-        low, high = f"({lo:g}" if lo_open else f"[{lo:g}", f"{hi:g})" if hi_open else f"{hi:g}]"
-        words = [f"{'greater than' if lo_open else 'at least'} {lo:g}"] if math.isfinite(lo) else []
-        words += [f"{'less than' if hi_open else 'at most'} {hi:g}"] if math.isfinite(hi) else []
-        raise AnalysisConfigError(f"{where}.{key}: {value!r} is outside {low}, {high}: it must be {' and '.join(words)}")
-    return float(value)
-
-
-def _required(d: Mapping[str, Any], key: str, where: str, default: float, lo: float, hi: float,
-              lo_open: bool = False, hi_open: bool = False) -> float:
-    value = _number(d, key, where, default, lo, hi, lo_open, hi_open)
-    if value is None:  # an explicit null: the CRD schema would not let it through
-        raise AnalysisConfigError(f"{where}.{key}: must be a number, got null")
-    return value
-
-
-def _significance(d: Mapping[str, Any], where: str) -> float:
-    return _required(d, "significance", where, DEFAULT_SIGNIFICANCE, 0.0, 0.5, lo_open=True)
-
-
 def _int(d: Mapping[str, Any], key: str, where: str, hi: int) -> int:
     value = d.get(key, DEFAULTS[f"analysis.{key}"])
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
@@ -220,88 +141,26 @@ def _int(d: Mapping[str, Any], key: str, where: str, hi: int) -> int:
     return value
 
 
-def _only(d: Any, allowed: tuple[str, ...], where: str) -> Mapping[str, Any]:
-    if d is None:
-        return {}
-    if not isinstance(d, Mapping):
-        raise AnalysisConfigError(f"{where}: must be a mapping")
-    unknown = sorted(set(d) - set(allowed))
-    if unknown:
-        raise AnalysisConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(allowed)}")
-    return d
-
-
-def _query(where: str, value: Any, per_version: bool) -> str:
-    if isinstance(value, str) and len(value) > MAX_QUERY_LENGTH:
-        raise AnalysisConfigError(f"{where}: longer than {MAX_QUERY_LENGTH} characters")
-    return check_template(where, value, per_version=per_version)
-
-
-def _latency(name: str, d: Mapping[str, Any], w: str) -> LatencyMetric:
-    return LatencyMetric(
-        name,
-        quantile=_required(d, "quantile", w, DEFAULT_QUANTILE, 0.0, 1.0, lo_open=True, hi_open=True),
-        max_ms=_number(d, "maxMs", w, None, 0.0, math.inf, lo_open=True),
-        max_ratio=_number(d, "maxRatioToBaseline", w, None, 1.0, math.inf),
-        significance=_significance(d, w),
-        max_increase=_number(d, "maxIncrease", w, None, 0.0, MAX_LATENCY_INCREASE),
-    )
-
-
-def _error_rate(name: str, d: Mapping[str, Any], w: str) -> ErrorRateMetric:
-    return ErrorRateMetric(name, max=_required(d, "max", w, DEFAULT_MAX_ERROR_RATE, 0.0, 1.0),
-                           significance=_significance(d, w),
-                           max_increase=_number(d, "maxIncrease", w, None, 0.0, 1.0))
-
-
-def _outputs(name: str, d: Mapping[str, Any], w: str) -> OutputMetric:
-    if d.get("test", DEFAULTS["analysis.metrics[].outputDistribution.test"]) != "chiSquare":
-        raise AnalysisConfigError(f"{w}.test: only chiSquare is supported, got {d['test']!r}")
-    return OutputMetric(
-        name,
-        max_js=_number(d, "maxJensenShannon", w, None, 0.0, MAX_JENSEN_SHANNON, lo_open=True),
-        max_psi=_number(d, "maxPSI", w, None, 0.0, math.inf, lo_open=True),
-        significance=_significance(d, w),
-    )
-
-
-#: Each check kind: its fields and its parser (name, fields, where) -> Metric.
-_KINDS: dict[str, tuple[tuple[str, ...], Callable[[str, Mapping[str, Any], str], Metric]]] = {
-    "latency": (("quantile", "maxMs", "maxRatioToBaseline", "significance", "maxIncrease"), _latency),
-    "errorRate": (("max", "significance", "maxIncrease"), _error_rate),
-    "outputDistribution": (("maxJensenShannon", "maxPSI", "significance", "test"), _outputs),
-}
-#: Every check kind, in the CRD's order: tests/analysis/test_check_kinds.py checks that the CRD
-#: offers exactly these and that both analysis methods run each.
-CHECK_KINDS = (*_KINDS, "query")
-
-
 def _metric(item: Any, where: str) -> Metric:
     if not isinstance(item, Mapping):
-        raise AnalysisConfigError(f"{where}: must be a mapping with a name and one of {', '.join(CHECK_KINDS)}")
+        raise AnalysisConfigError(f"{where}: must be a mapping with a name and one of {', '.join(KINDS)}")
     name = item.get("name")
     if not isinstance(name, str) or len(name) > 63 or not DNS_LABEL.fullmatch(name):
         raise AnalysisConfigError(f"{where}.name: {name!r} must be a DNS label of at most 63 lowercase letters, "
                                   "digits and '-', such as p99 or error-rate")
-    kinds = [k for k in CHECK_KINDS if k in item]
-    if len(kinds) != 1:
-        raise AnalysisConfigError(f"{where}: needs exactly one of {', '.join(CHECK_KINDS)}, found {kinds or 'none'}")
-    kind = kinds[0]
-    if kind == "query":
-        _only(item, ("name", "query", "min", "max"), where)
-        query = _query(f"{where}.query", item["query"], per_version=False)
-        lo = _number(item, "min", where, None, -math.inf, math.inf)
-        hi = _number(item, "max", where, None, -math.inf, math.inf)
-        if lo is None and hi is None:
-            raise AnalysisConfigError(f"{where}: a query metric needs min, max or both")
-        if lo is not None and hi is not None and lo > hi:
-            raise AnalysisConfigError(f"{where}: min {lo:g} is greater than max {hi:g}")
-        return CustomMetric(name, query, lo, hi)
-    if "min" in item or "max" in item:
-        raise AnalysisConfigError(f"{where}: min and max belong to a query metric only; remove them")
-    _only(item, ("name", kind), where)
-    allowed, parse_kind = _KINDS[kind]
-    return parse_kind(name, _only(item[kind], allowed, f"{where}.{kind}"), f"{where}.{kind}")
+    keys = [k for k in KINDS if k in item]
+    if len(keys) != 1:
+        raise AnalysisConfigError(f"{where}: needs exactly one of {', '.join(KINDS)}, found {keys or 'none'}")
+    key = keys[0]
+    kind = KINDS[key]
+    if key in _FLAT:
+        only(item, ("name", *kind.FIELDS), where)
+        return kind.parse(name, item, where)
+    if any(f in item for f in _FLAT_FIELDS):
+        raise AnalysisConfigError(f"{where}: {' and '.join(_FLAT_FIELDS)} belong to a {' or '.join(_FLAT)} metric "
+                                  "only; remove them")
+    only(item, ("name", key), where)
+    return kind.parse(name, only(item[key], kind.FIELDS, f"{where}.{key}"), f"{where}.{key}")
 
 
 def parse_analysis(analysis: Mapping[str, Any] | None, where: str = "spec.analysis", *,
@@ -311,7 +170,7 @@ def parse_analysis(analysis: Mapping[str, Any] | None, where: str = "spec.analys
     `allow_custom_queries` False (the operator's default) refuses ``queries`` and query
     metrics: raw PromQL can select any namespace's series.
     """
-    a = _only(analysis, ("method", "interval", "window", "minSamples", "failureLimit", "inconclusiveLimit",
+    a = only(analysis, ("method", "interval", "window", "minSamples", "failureLimit", "inconclusiveLimit",
                          "errorLimit", "queries", "metrics"), where)
     method = a.get("method", DEFAULTS["analysis.method"])
     if method not in METHODS:
@@ -325,7 +184,7 @@ def parse_analysis(analysis: Mapping[str, Any] | None, where: str = "spec.analys
         if not isinstance(queries, Mapping):
             raise AnalysisConfigError(f"{where}.queries: must be a mapping of query name to PromQL")
         for k, v in queries.items():
-            _query(f"{where}.queries.{k}", v, per_version=True)
+            promql(f"{where}.queries.{k}", v, per_version=True)
     raw_metrics = a.get("metrics") or []
     if not isinstance(raw_metrics, list):
         raise AnalysisConfigError(f"{where}.metrics: must be a list")

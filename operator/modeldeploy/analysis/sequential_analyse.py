@@ -16,34 +16,19 @@ Pure except through the provider, like `analyse`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from ..providers import MetricProvider, MetricQueryError
+from ..providers import MetricProvider
 from ..state import PROGRESSING, Status, parse_time
-from ..verdicts import SEQUENTIAL, AnalysisResult, CheckResult
-from . import checks, output_bins
+from ..verdicts import AnalysisResult
 from . import sequential_checks as sc
-from .config import (
-    DEFAULT_MAX_JENSEN_SHANNON,
-    AnalysisSpec,
-    CustomMetric,
-    ErrorRateMetric,
-    LatencyMetric,
-    Metric,
-    OutputMetric,
-)
+from .config import AnalysisSpec
+from .kinds import KINDS
+from .kinds.base import SequentialLook
 from .query import QuerySession, Target
-from .templates import (
-    CLASS_LABEL,
-    CODE_LABEL,
-    REASON_LABEL,
-    UNREADABLE_OUTPUTS,
-    Templates,
-    format_duration,
-)
+from .templates import Templates, format_duration
 
 
 @dataclass(frozen=True)
@@ -94,75 +79,5 @@ def analyse_sequential(spec: AnalysisSpec, target: Target, provider: MetricProvi
     step = QuerySession(provider, Target(target.namespace, target.deployment, target.baseline, target.candidate,
                                          _window(evidence.since_step_s)).validated(spec.window), at)
     custom = QuerySession(provider, target.validated(spec.window), at)
-    return AnalysisResult.of([_run(m, tmpl, rollout, step, custom, evidence, beta, bins) for m in spec.metrics])
-
-
-def _both(name: str, session: QuerySession, fetch: Callable[[QuerySession, str], Any]) -> tuple[Any, Any] | CheckResult:
-    out = []
-    for version, predictor in (("baseline", session.target.baseline), ("candidate", session.target.candidate)):
-        try:
-            out.append(fetch(session, predictor))
-        except MetricQueryError as e:
-            return checks.from_query_error(name, f"{version} {predictor}", e)
-    return out[0], out[1]
-
-
-def unreadable_outputs(name: str, session: QuerySession) -> CheckResult | None:
-    """Inconclusive when the output monitor could not read responses of either version.
-
-    Asked before the outputs themselves: a model whose every response is unreadable has
-    no output counts at all, and "no data" would not say why. A predictor without the
-    monitor has no such series (none unreadable); any other query problem is left to the
-    outputs query, which meets it too and reports it.
-    """
-    if UNREADABLE_OUTPUTS is None:
-        return None
-    counts = {}
-    for version, predictor in (("baseline", session.target.baseline), ("candidate", session.target.candidate)):
-        try:
-            counts[f"{version} {predictor}"] = session.by(UNREADABLE_OUTPUTS, predictor, REASON_LABEL)
-        except MetricQueryError:
-            counts[f"{version} {predictor}"] = {}
-    return checks.outputs_unreadable(name, counts)
-
-
-def _run(metric: Metric, tmpl: Templates, rollout: QuerySession, step: QuerySession, custom: QuerySession,
-         ev: Evidence, beta: float, bins: tuple[float, ...] | None) -> CheckResult:
-    if isinstance(metric, LatencyMetric):
-        got = _both(metric.name, rollout, lambda s, p: s.histogram(tmpl.latency, p))
-        if isinstance(got, CheckResult):
-            return got
-        m = sc.Margins.of(metric.max_increase, sc.DEFAULT_LATENCY_PASS_MARGIN, metric.significance, beta,
-                          ev.exposure)
-        return sc.latency(metric.name, *got, m, metric.quantile)
-    if isinstance(metric, ErrorRateMetric):
-        whole = _both(metric.name, rollout, lambda s, p: s.by(tmpl.errors, p, CODE_LABEL))
-        if isinstance(whole, CheckResult):
-            return whole
-        this = _both(metric.name, step, lambda s, p: s.by(tmpl.errors, p, CODE_LABEL))
-        if isinstance(this, CheckResult):
-            return this
-        m = sc.Margins.of(metric.max_increase, sc.DEFAULT_ERROR_PASS_MARGIN, ev.step_alpha(metric.significance), beta,
-                          ev.exposure)
-        return sc.error_rate(metric.name, this[0], this[1], ev.share, whole[0], whole[1], m)
-    if isinstance(metric, OutputMetric):
-        if unreadable := unreadable_outputs(metric.name, rollout):
-            return unreadable
-        got = _both(metric.name, rollout, lambda s, p: s.by(tmpl.outputs, p, CLASS_LABEL))
-        if isinstance(got, CheckResult):
-            return got
-        base_counts, cand_counts = got
-        if bins == ():
-            return output_bins.pending(metric.name, base_counts, cand_counts, SEQUENTIAL)
-        if bins is not None:
-            base_counts, cand_counts = output_bins.merge(base_counts, bins), output_bins.merge(cand_counts, bins)
-        # PSI has no sequential test here; a PSI-only metric keeps the default JS limit.
-        limit = metric.js_limit if metric.js_limit is not None else DEFAULT_MAX_JENSEN_SHANNON
-        return sc.output_distribution(metric.name, base_counts, cand_counts, limit, metric.significance)
-    assert isinstance(metric, CustomMetric)
-    t = custom.target  # a scalar has no sample size to accumulate: judged over spec.analysis.window
-    try:
-        candidate = custom.value(metric.query, t.candidate)
-    except MetricQueryError as e:
-        return checks.from_query_error(metric.name, f"candidate {t.candidate}", e)
-    return checks.custom(metric, candidate)
+    look = SequentialLook(tmpl, rollout, step, custom, evidence, beta, bins)
+    return AnalysisResult.of([KINDS[m.kind].sequential(m, look) for m in spec.metrics])
