@@ -153,7 +153,8 @@ class Reward:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Self:
-        known = {k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(cls)}}
+        names = {f.name for f in dataclasses.fields(cls)}
+        known = {k: v for k, v in d.items() if k in names}
         return cls(**{**known, "outcome": str(d.get("outcome") or ""), "message": str(d.get("message") or "")})
 
     def to_dict(self) -> dict[str, Any]:
