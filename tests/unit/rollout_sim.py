@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from modeldeploy import rollout, routing
 from modeldeploy.spec import parse
-from modeldeploy.state import Reward
+from modeldeploy.state import OutputBins, Reward
 from modeldeploy.verdicts import AnalysisResult, CheckResult, Outcome
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -53,6 +53,9 @@ class Sim:
     events: list = field(default_factory=list)
     history: list = field(default_factory=list)  # (time, phase, candidate weight) after each tick
     window: float | None = None  # seconds of data each analysis covers (None: not stated)
+    # Offer freshly fixed regressor bins (different every time) with every analysis, as the
+    # shell does until status holds some: the core must record them once per rollout.
+    offer_bins: bool = False
     _follow_ups: int = 0
 
     def observation(self, analysis=None, command=None, reward=None) -> rollout.Observation:
@@ -62,8 +65,11 @@ class Sim:
         sobs = routing.Observation(exists=bool(self.applied), ready=frozenset(self.ready & names),
                                   failed={k: v for k, v in self.failed.items() if k in names}, available=available)
         current = rollout.Status.from_dict(self.status)
+        bins = (OutputBins((float(len(self.history)),), current.stableVersion or "", 200, "", "")
+                if self.offer_bins and analysis is not None else None)
         return rollout.Observation(routing=sobs, applied=self.applied == rollout.predictors(current),
-                                   analysis=analysis, reward=reward, command=command, generation=1)
+                                   analysis=analysis, reward=reward, command=command, generation=1,
+                                   output_bins=bins)
 
     def tick(self, seconds: float = 0, outcome: Outcome | None = None, command: str | None = None,
              crash_before_status: bool = False, crash_before_apply: bool = False,

@@ -93,9 +93,21 @@ def check_tick(sim: Sim, before: rollout.Status, ready_seen: set[str], command: 
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
 
 
-def run(kind: str, step_duration: str, window: float | None, promote_winner: bool, actions) -> Sim:
+def check_bins(before: rollout.Status, after: rollout.Status) -> None:
+    """Regressor bins are fixed once per rollout: never moved within it (they stay after it
+    ends, as a record) and never carried into the next one."""
+    same_rollout = before.rolloutStartedAt == after.rolloutStartedAt
+    if same_rollout and before.outputBins is not None:
+        assert after.outputBins == before.outputBins, (before.outputBins, after.outputBins, after.phase)
+    if not same_rollout and before.outputBins is not None:
+        assert after.outputBins != before.outputBins, (after.phase, after.outputBins)
+
+
+def run(kind: str, step_duration: str, window: float | None, promote_winner: bool, actions,
+        offer_bins: bool = False) -> Sim:
     sim = Sim(spec_for(kind, step_duration, promote_winner))
     sim.window = window
+    sim.offer_bins = offer_bins
     sim.to_stable()
     for a in actions:
         cand, stable = sim.status.get("candidatePredictor"), sim.status.get("stablePredictor")
@@ -110,6 +122,8 @@ def run(kind: str, step_duration: str, window: float | None, promote_winner: boo
                 command = a[1]
                 d = sim.tick(1, command=command)
             check_tick(sim, before, ready_seen, command, d)
+            if offer_bins:
+                check_bins(before, d.status)
         elif a[0] == "ready":
             name = cand if a[1] == "candidate" else stable
             if name:
@@ -175,6 +189,12 @@ def test_abort_ends_every_phase_and_a_dead_candidate_never_strands_a_rollout(set
     elif sim.phase == rollout.PAUSED and sim.status.get("pauseReason") == rollout.PAUSE_COMMAND:
         sim.tick(1, command="resume")  # a person's pause holds until they resume
     drain(sim, 40, dead_candidate=True, outcome=Outcome.INCONCLUSIVE)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(setup, histories)
+def test_regressor_bins_are_fixed_once_per_rollout_in_every_strategy_and_phase(setup, actions) -> None:
+    run(*setup, actions, offer_bins=True)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
