@@ -199,6 +199,46 @@ class OutputBins:
 
 
 @dataclass(frozen=True)
+class CarriedEvidence:
+    """`status.carriedEvidence`: the evidence of tests that restart with every step,
+    carried into the next one (the error check's failure test, whose premise - a constant
+    routing share - holds only within a step). `logE` maps a check's name to the sum of
+    the log e-values of its earlier steps; `through` is the time of the latest look folded in.
+
+    Why a product is valid: each step's e-value is a test supermartingale that starts
+    at 1 with the step, given everything before it, so the product over steps is one for
+    the whole rollout, and Ville's inequality bounds its crossing 1/alpha *ever* by alpha.
+    The windows must not overlap, hence `through`: a look is folded once, at the first
+    restart of the step clock after it, and the next window starts at that restart.
+    """
+
+    through: str
+    logE: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CarriedEvidence:
+        return cls(str(d.get("through") or ""), {str(k): float(v) for k, v in (d.get("logE") or {}).items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"through": self.through, "logE": dict(self.logE)}
+
+    @classmethod
+    def fold(cls, carried: CarriedEvidence | None, last: LastAnalysis | None) -> CarriedEvidence | None:
+        """`carried` with the step evidence of `last` added, unless that look is folded already."""
+        at = parse_time(last.time) if last else None
+        through = parse_time(carried.through) if carried else None
+        if last is None or at is None or (through is not None and at <= through):
+            return carried
+        steps = {str(c["name"]): float(c["step_log_e"]) for c in last.checks if c.get("step_log_e") is not None}
+        if not steps:
+            return carried
+        total = dict(carried.logE) if carried else {}
+        for name, log_e in steps.items():
+            total[name] = total.get(name, 0.0) + log_e
+        return cls(last.time, total)
+
+
+@dataclass(frozen=True)
 class Status:
     """`status` of a ModelDeployment. Field names map to camelCase in the object."""
 
@@ -232,6 +272,7 @@ class Status:
     lastRollout: RolloutRecord | None = None
     abTest: ABTest | None = None
     outputBins: OutputBins | None = None
+    carriedEvidence: CarriedEvidence | None = None
     conditions: tuple[Mapping[str, Any], ...] = ()
     observedGeneration: int | None = None
     # Every transition, oldest first: {seq, time, type, reason, message, version, stable}. `seq` names the
@@ -250,6 +291,8 @@ class Status:
             object.__setattr__(self, "abTest", ABTest.from_dict(self.abTest))
         if self.outputBins is not None and not isinstance(self.outputBins, OutputBins):
             object.__setattr__(self, "outputBins", OutputBins.from_dict(self.outputBins))
+        if self.carriedEvidence is not None and not isinstance(self.carriedEvidence, CarriedEvidence):
+            object.__setattr__(self, "carriedEvidence", CarriedEvidence.from_dict(self.carriedEvidence))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> Status:
@@ -269,6 +312,7 @@ class Status:
         d["history"] = [dict(h) for h in self.history]
         d["lastAnalysis"] = self.lastAnalysis.to_dict() if self.lastAnalysis else None
         d["outputBins"] = self.outputBins.to_dict() if self.outputBins else None
+        d["carriedEvidence"] = self.carriedEvidence.to_dict() if self.carriedEvidence else None
         return plain(d)
 
 

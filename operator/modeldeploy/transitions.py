@@ -14,7 +14,8 @@ from .routing import predictor_name
 from .spec import Spec
 from .state import (
     AB_TESTING, FAILED, HISTORY_LIMIT, PAUSE_COMMAND, PAUSE_USER, PAUSED, PENDING, PROGRESSING, PROMOTING,
-    ROLLING_BACK, SHADOWING, STABLE, Counters, Event, Observation, Result, RolloutRecord, Status, iso, parse_time,
+    ROLLING_BACK, SHADOWING, STABLE, CarriedEvidence, Counters, Event, Observation, Result, RolloutRecord, Status,
+    iso, parse_time,
 )
 
 
@@ -31,6 +32,10 @@ class Transitions:
             # Every clock restart changes (or re-asserts) the routing; the step's time only
             # starts once that routing is seen in the router's object (`observe_routing`). No step, no wait.
             changes["stepObserved"] = not changes["stepStartedAt"]
+        if "stepStartedAt" in changes and "carriedEvidence" not in changes:
+            # The step's evidence windows restart here: what the latest look gathered in
+            # the window that ends now is kept (CarriedEvidence says why that is valid).
+            changes["carriedEvidence"] = CarriedEvidence.fold(self.st.carriedEvidence, self.st.lastAnalysis)
         self.st = dataclasses.replace(self.st, **changes)
 
     def observe_routing(self) -> None:
@@ -82,7 +87,7 @@ class Transitions:
             candidateModel=dataclasses.asdict(m), candidateWeight=0, stepWeight=0, candidateUnreadySince=None,
             shadow=shadow, step=0, stepStartedAt=None, rolloutStartedAt=iso(self.now), pauseReason=None,
             pausedFrom=None, pendingResult=None, counters=Counters(),
-            lastAnalysis=None, abTest=None, outputBins=None,
+            lastAnalysis=None, abTest=None, outputBins=None, carriedEvidence=None,
         )
         self.emit(reason, f"{prefix}Rolling out {m.version} (stable {self.st.stableVersion}): candidate predictor "
                   f"{self.st.candidatePredictor} added with no traffic until the {self.obs.routing.kind} reports it "
@@ -139,7 +144,7 @@ class Transitions:
         self.set(phase=STABLE if result == Result.PROMOTED else FAILED, lastRollout=record, candidateVersion=None,
                  candidatePredictor=None, candidateModel=None, candidateWeight=0, stepWeight=0,
                  candidateUnreadySince=None, shadow=False, step=0, stepStartedAt=None, pendingResult=None,
-                 pauseReason=None, pausedFrom=None)
+                 pauseReason=None, pausedFrom=None, carriedEvidence=None)
         if result == Result.PROMOTED:
             self.emit(Result.PROMOTED, f"{old.stableVersion} is now stable and serves 100% of traffic; "
                       f"the previous predictor was removed.")

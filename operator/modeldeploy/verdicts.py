@@ -50,6 +50,9 @@ class CheckResult:
     upper: float | None = None
     margin: float | None = None
     pass_margin: float | None = None
+    # A test that restarts with every step (errorRate's failure test): the log e-value of
+    # this step alone, which the rollout carries into the next (state.CarriedEvidence).
+    step_log_e: float | None = None
 
     @property
     def collecting(self) -> bool:
@@ -62,7 +65,7 @@ class CheckResult:
         d = {k: v for k, v in asdict(self).items() if v is not None}
         d["outcome"] = self.outcome.value
         for k in ("baseline", "candidate", "threshold", "statistic", "p_value", "e_value", "alpha", "estimate",
-                  "lower", "upper", "margin", "pass_margin"):
+                  "lower", "upper", "margin", "pass_margin", "step_log_e"):
             if k in d:
                 d[k] = float(f"{d[k]:.6g}")
         return d

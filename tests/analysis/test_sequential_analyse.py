@@ -13,7 +13,7 @@ from modeldeploy.analysis import AnalysisConfigError, analyse, parse_analysis
 from modeldeploy.analysis.query import Target
 from modeldeploy.analysis.sequential_analyse import Evidence, analyse_sequential
 from modeldeploy.providers import Sample
-from modeldeploy.state import Status
+from modeldeploy.state import CarriedEvidence, Status
 from modeldeploy.verdicts import SEQUENTIAL, Outcome
 
 BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, math.inf]
@@ -45,7 +45,7 @@ class Recorder:
 
 def test_windows_and_verdicts() -> None:
     prom = Recorder()
-    r = analyse_sequential(SPEC, TARGET, prom, Evidence(600, 60, 0.1, 0), at=0.0)
+    r = analyse_sequential(SPEC, TARGET, prom, Evidence(600, 60, 0.1), at=0.0)
     def windows(kind: str) -> set[str]:
         return {re.search(r"offset (\d+[smh])", q).group(1) for q in prom.queries if kind in q}  # type: ignore[union-attr]
 
@@ -57,18 +57,40 @@ def test_windows_and_verdicts() -> None:
 
 
 def test_errors_fail_on_the_step_window() -> None:
-    r = analyse_sequential(SPEC, TARGET, Recorder(candidate_errors=15), Evidence(600, 60, 0.1, 0), at=0.0)
+    r = analyse_sequential(SPEC, TARGET, Recorder(candidate_errors=15), Evidence(600, 60, 0.1), at=0.0)
     errors = {c.name: c for c in r.checks}["errors"]
     assert errors.outcome == Outcome.FAIL and r.decisive_fail
     assert "15 of 18 errors with 10% of traffic" in errors.message
+
+
+def test_errors_carry_the_earlier_steps_evidence() -> None:
+    """The failure test restarts with each step (the routing share) and multiplies the
+    steps' e-values: evidence that falls short in one step counts in the next."""
+    alone = {c.name: c for c in analyse_sequential(SPEC, TARGET, Recorder(candidate_errors=4),
+                                                   Evidence(600, 60, 0.1), at=0.0).checks}["errors"]
+    assert alone.outcome != Outcome.FAIL and alone.step_log_e is not None and alone.step_log_e > 0
+    # The same step after an earlier one that gathered as much: together they cross 1/alpha.
+    carried = Evidence(600, 60, 0.1, carried={"errors": alone.step_log_e})
+    both = {c.name: c for c in analyse_sequential(SPEC, TARGET, Recorder(candidate_errors=4), carried,
+                                                  at=0.0).checks}["errors"]
+    assert both.step_log_e == pytest.approx(alone.step_log_e)
+    assert both.e_value == pytest.approx(alone.e_value ** 2, rel=1e-6)  # type: ignore[operator]
+    assert both.e_value >= both.threshold and both.outcome == Outcome.FAIL, both.message  # type: ignore[operator]
+    assert "earlier steps" in both.message
+    # Another check's carried evidence is not this one's.
+    other = Evidence(600, 60, 0.1, carried={"latency": 50.0})
+    assert {c.name: c for c in analyse_sequential(SPEC, TARGET, Recorder(candidate_errors=4), other,
+                                                  at=0.0).checks}["errors"].e_value == pytest.approx(alone.e_value)
 
 
 def test_evidence_from_status() -> None:
     st = Status(rolloutStartedAt="2026-01-01T00:00:00Z", stepStartedAt="2026-01-01T00:02:00Z", candidateWeight=25,
                 step=1)
     ev = Evidence.of_status(st, datetime(2026, 1, 1, 0, 3, tzinfo=timezone.utc))
-    assert ev == Evidence(180.0, 60.0, 0.25, 1)
-    assert ev.step_alpha(0.01) == 0.01 * 0.8 * 0.2
+    assert ev == Evidence(180.0, 60.0, 0.25)
+    carried = CarriedEvidence("2026-01-01T00:01:30.000Z", {"errors": 2.5})
+    assert Evidence.of_status(replace(st, carriedEvidence=carried), datetime(2026, 1, 1, 0, 3, tzinfo=timezone.utc)
+                              ).carried == {"errors": 2.5}
     assert Evidence.of_status(Status(shadow=True), datetime(2026, 1, 1, tzinfo=timezone.utc)).share == 0.5
     # A pass leads to the next step's weight, and from the last step to promotion.
     at = datetime(2026, 1, 1, 0, 3, tzinfo=timezone.utc)
@@ -94,4 +116,4 @@ def test_the_window_method_and_scripts_without_evidence_keep_the_classical_tests
     r = analyse(SPEC, TARGET, prom, at=0.0)
     assert all(c.method is None for c in r.checks) and r.since is not None
     windowed = parse_analysis({"method": "window", "metrics": [{"name": "p99", "latency": {}}]})
-    assert analyse(windowed, TARGET, prom, at=0.0, evidence=Evidence(600, 60, 0.1, 0)).checks[0].method is None
+    assert analyse(windowed, TARGET, prom, at=0.0, evidence=Evidence(600, 60, 0.1)).checks[0].method is None

@@ -103,11 +103,35 @@ def check_bins(before: rollout.Status, after: rollout.Status) -> None:
         assert after.outputBins != before.outputBins, (after.phase, after.outputBins)
 
 
+class CarryCheck:
+    """Evidence carried across steps (status.carriedEvidence) counts each look at most
+    once, never shrinks within a rollout and starts afresh with each rollout. Every look
+    reports one nat (`Sim.step_evidence`), so the carried total is at most the number of
+    looks this rollout recorded."""
+
+    def __init__(self) -> None:
+        self.looks = 0
+
+    def __call__(self, before: rollout.Status, after: rollout.Status) -> None:
+        new_look = after.lastAnalysis is not None and after.lastAnalysis != before.lastAnalysis
+        if before.rolloutStartedAt != after.rolloutStartedAt:
+            self.looks = 0
+            before = rollout.Status()
+        self.looks += new_look
+        carried = after.carriedEvidence.logE.get("p99", 0.0) if after.carriedEvidence else 0.0
+        earlier = before.carriedEvidence.logE.get("p99", 0.0) if before.carriedEvidence else 0.0
+        assert carried <= self.looks, (carried, self.looks, after.phase)
+        if after.phase not in TERMINAL:
+            assert carried >= earlier, (earlier, carried, after.phase)
+
+
 def run(kind: str, step_duration: str, window: float | None, promote_winner: bool, actions,
-        offer_bins: bool = False) -> Sim:
+        offer_bins: bool = False, step_evidence: bool = False) -> Sim:
     sim = Sim(spec_for(kind, step_duration, promote_winner))
     sim.window = window
     sim.offer_bins = offer_bins
+    sim.step_evidence = step_evidence
+    carry = CarryCheck()
     sim.to_stable()
     for a in actions:
         cand, stable = sim.status.get("candidatePredictor"), sim.status.get("stablePredictor")
@@ -124,6 +148,8 @@ def run(kind: str, step_duration: str, window: float | None, promote_winner: boo
             check_tick(sim, before, ready_seen, command, d)
             if offer_bins:
                 check_bins(before, d.status)
+            if step_evidence:
+                carry(before, rollout.Status.from_dict(sim.status))
         elif a[0] == "ready":
             name = cand if a[1] == "candidate" else stable
             if name:
@@ -195,6 +221,12 @@ def test_abort_ends_every_phase_and_a_dead_candidate_never_strands_a_rollout(set
 @given(setup, histories)
 def test_regressor_bins_are_fixed_once_per_rollout_in_every_strategy_and_phase(setup, actions) -> None:
     run(*setup, actions, offer_bins=True)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(setup, histories)
+def test_step_evidence_is_carried_once_per_look_in_every_strategy_and_phase(setup, actions) -> None:
+    run(*setup, actions, step_evidence=True)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -50,3 +50,35 @@ def test_a_sequential_check_without_data_still_pauses(sim: Sim, monkeypatch: pyt
     for _ in range(3):
         sim.tick(30, outcome=Outcome.INCONCLUSIVE)
     assert sim.phase == rollout.PAUSED
+
+
+def test_step_evidence_is_carried_into_the_next_step_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """errorRate's failure test restarts with each step; its last look's evidence in a step
+    is carried (status.carriedEvidence) when the step's clock restarts, once, and a new
+    rollout starts without it."""
+    logs = iter(float(i) for i in range(1, 100))
+
+    def with_evidence(outcome: Outcome, since: datetime | None = None) -> AnalysisResult:
+        return AnalysisResult.of([CheckResult("errors", outcome, "scripted", n_baseline=900, n_candidate=100,
+                                              method=SEQUENTIAL, step_log_e=next(logs))], since)
+
+    monkeypatch.setattr(rollout_sim, "verdict", with_evidence)
+    sim = rolled_out(make_spec("1.0.0"), wait=5)
+    sim.tick(30, outcome=Outcome.INCONCLUSIVE)  # look 1 (1 nat), still collecting at 10 %
+    assert sim.status["carriedEvidence"] is None
+    sim.tick(30, outcome=Outcome.PASS)  # look 2 (2 nats, the step's whole evidence) moves to 25 %
+    assert sim.weights()["2.0.0"] == 25
+    assert sim.status["carriedEvidence"]["logE"] == {"errors": 2.0}  # the last look only, not 1 + 2
+    sim.tick(30, outcome=Outcome.INCONCLUSIVE)  # look 3
+    sim.tick(30, outcome=Outcome.PASS)  # look 4 ends the 25 % step
+    assert sim.weights()["2.0.0"] == 50 and sim.status["carriedEvidence"]["logE"] == {"errors": 6.0}
+    sim.tick(1, command="pause")
+    sim.tick(1, command="resume")  # the step's clock restarts: nothing new to carry
+    assert sim.status["carriedEvidence"]["logE"] == {"errors": 6.0}
+    sim.tick(30, outcome=Outcome.FAIL)  # look 5: a Fail ends it
+    assert sim.phase == rollout.ROLLING_BACK
+    sim.tick(1)
+    assert sim.phase == rollout.FAILED and sim.status["carriedEvidence"] is None
+    sim.bump("3.0.0")
+    sim.tick(1)
+    assert sim.status["candidateVersion"] == "3.0.0" and sim.status["carriedEvidence"] is None

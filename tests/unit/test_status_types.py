@@ -11,7 +11,7 @@ import yaml
 
 from modeldeploy import rollout
 from modeldeploy.spec import parse
-from modeldeploy.state import (ABTest, Counters, LastAnalysis, OutputBins, Phase, Result, Reward, RolloutRecord,
+from modeldeploy.state import (ABTest, CarriedEvidence, Counters, LastAnalysis, OutputBins, Phase, Result, Reward, RolloutRecord,
                                Status)
 from modeldeploy.verdicts import Outcome
 
@@ -87,6 +87,22 @@ def test_every_ab_test_status_reads_back_unchanged_and_the_frozen_winner_stays()
     assert seen[1]["abTest"]["candidateRate"] == 0.9 and sim.phase == Phase.AB_TESTING
     for d in seen:
         assert Status.from_dict(d).to_dict() == d
+
+
+def test_carried_evidence_round_trips_and_folds_each_look_once() -> None:
+    carried = CarriedEvidence("2026-01-01T00:01:00.000Z", {"errors": 1.5})
+    assert CarriedEvidence.from_dict(json.loads(json.dumps(carried.to_dict()))) == carried
+    status = Status(carriedEvidence=carried.to_dict())
+    assert status.carriedEvidence == carried and Status.from_dict(status.to_dict()) == status
+    look = LastAnalysis("2026-01-01T00:01:30.000Z", "Pass", checks=({"name": "errors", "step_log_e": 2.0},
+                                                                    {"name": "p99", "e_value": 3.0}))
+    folded = CarriedEvidence.fold(carried, look)
+    assert folded == CarriedEvidence("2026-01-01T00:01:30.000Z", {"errors": 3.5})
+    assert CarriedEvidence.fold(folded, look) == folded  # the same look again: nothing new
+    assert CarriedEvidence.fold(None, look) == CarriedEvidence(look.time, {"errors": 2.0})
+    assert CarriedEvidence.fold(carried, None) == carried
+    no_step_test = LastAnalysis("2026-01-01T00:02:00.000Z", "Pass", checks=({"name": "p99", "e_value": 3.0},))
+    assert CarriedEvidence.fold(None, no_step_test) is None
 
 
 def test_output_bins_are_recorded_once_per_rollout_and_cleared_by_the_next() -> None:

@@ -7,17 +7,18 @@ Which counts, and why:
   weight changes between steps do not bias them and evidence keeps accumulating across
   steps: a later step starts with all the earlier evidence instead of from nothing.
 * errors: the failure test conditions on the routing share, which is constant only within
-  a step, so it reads the counts since the step began (`since_step_s`) and spends alpha
-  across steps (80 % at the first, then a fifth of the rest at each: the total stays <= alpha);
-  its pass test is two-sample and uses the counts since the rollout began.
+  a step, so it reads the counts since the step began (`since_step_s`) and multiplies its
+  e-value with those of the earlier steps (`Evidence.carried`, from status.carriedEvidence):
+  one test for the whole rollout at the full alpha. Its pass test is two-sample and uses
+  the counts since the rollout began.
 
 Pure except through the provider, like `analyse`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..providers import MetricProvider
@@ -38,8 +39,9 @@ class Evidence:
     since_rollout_s: float
     since_step_s: float
     share: float  # the candidate's share of requests in this step (0.5 for a shadow: both serve all)
-    step: int = 0  # index of the step, for spending alpha across steps
     exposure: float = 1.0  # the candidate's share of users once this step passes (1: promotion)
+    # Per check name, the log e-value its step-by-step test gathered in earlier steps.
+    carried: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def of_status(cls, status: Status, now: datetime, steps: Sequence[int] = ()) -> Evidence:
@@ -55,13 +57,9 @@ class Evidence:
         exposure = 1.0
         if steps and not status.shadow and status.phase == PROGRESSING:
             exposure = next((w for w in sorted(steps) if w > status.candidateWeight), 100) / 100
-        return cls((now - rollout_start).total_seconds(), (now - step_start).total_seconds(), share, status.step,
-                   exposure)
-
-    def step_alpha(self, alpha: float) -> float:
-        """Alpha for a test that restarts at every step: 80 % at the first, where a bad
-        candidate is met, then a fifth of the rest at each later one (the sum is alpha)."""
-        return alpha * 0.8 * 0.2 ** self.step
+        carried = status.carriedEvidence.logE if status.carriedEvidence else {}
+        return cls((now - rollout_start).total_seconds(), (now - step_start).total_seconds(), share, exposure,
+                   dict(carried))
 
 
 def _window(seconds: float) -> str:

@@ -195,7 +195,8 @@ def share_of_errors_null(share: float, margin: float, baseline_rate_lower: float
 
 
 def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Mapping[str, float], share: float,
-               baseline: Mapping[str, float], candidate: Mapping[str, float], margins: Margins) -> CheckResult:
+               baseline: Mapping[str, float], candidate: Mapping[str, float], margins: Margins,
+               carried_log_e: float = 0.0) -> CheckResult:
     """Is the candidate's error rate higher than the baseline's by more than the margin (points)?
 
     Fail - errors are rare, so the baseline's unknown rate would cost the two-sample test
@@ -205,7 +206,11 @@ def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Ma
     allocation). The beta-binomial confidence sequence for theta lying above the largest
     theta the margin allows is the failure; it needs no minimum count and no special case
     for a baseline without errors. The step's observed request split is checked against
-    w first (an Error if they disagree: the test's premise would be false).
+    w first (an Error if they disagree: the test's premise would be false). The share is
+    constant only within a step, so the test restarts with each one and the rollout
+    multiplies the steps' e-values (`carried_log_e`: the earlier steps', from
+    `state.CarriedEvidence`): one anytime-valid test over the rollout, at the full alpha.
+    The result's `step_log_e` is this step's part, which the next step carries.
 
     Pass - from all counts since the rollout began (`baseline`, `candidate`): the
     candidate's one-sided upper confidence sequence minus the baseline's lower one (at
@@ -219,21 +224,26 @@ def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Ma
     snc, sec = _codes(step_candidate)
     if nb == 0 or nc == 0:
         return _collecting(name, "requests", nb, nc, 1)
-    if snb + snc > 0 and 0 < share < 1:
-        lo_w, hi_w = seq.beta_binomial_cs(snc, snb + snc, margins.alpha)
-        if not lo_w <= share <= hi_w:
-            return CheckResult(name, Outcome.ERROR,
-                               f"the candidate served {snc / (snb + snc):.1%} of this step's {snb + snc} requests, "
-                               f"not the {share:.0%} it is routed; the error test relies on the routing share "
-                               "(check for a second route to one version, or retries)",
-                               n_baseline=snb, n_candidate=snc, method=SEQUENTIAL)
     alpha_theta = margins.alpha / 2 if margins.fail > 0 else margins.alpha
-    rate_lower = seq.beta_binomial_cs(seb, snb, margins.alpha / 2)[0] if margins.fail > 0 else 0.0
+    # With a margin, the null share of errors depends on the baseline's rate: its lower
+    # confidence sequence over the whole rollout (one sequence, alpha/2: a union bound).
+    rate_lower = seq.beta_binomial_cs(eb, nb, margins.alpha / 2)[0] if margins.fail > 0 else 0.0
     theta0 = share_of_errors_null(share, margins.fail, rate_lower)
     errors = sec + seb
     # Without a routing share in (0, 1) (a candidate taken out of routing while unready)
     # the step's errors cannot be attributed: no failure test until the share is back.
-    log_e = seq.beta_binomial_log_e_above(sec, errors, theta0) if 0 < share < 1 else 0.0
+    step_log_e = seq.beta_binomial_log_e_above(sec, errors, theta0) if 0 < share < 1 else 0.0
+    if snb + snc > 0 and 0 < share < 1:
+        lo_w, hi_w = seq.beta_binomial_cs(snc, snb + snc, margins.alpha)
+        if not lo_w <= share <= hi_w:
+            # The step's evidence rests on a premise the counts contradict: carried only
+            # where it speaks for the candidate (min(E, 1) is still an e-value).
+            return CheckResult(name, Outcome.ERROR,
+                               f"the candidate served {snc / (snb + snc):.1%} of this step's {snb + snc} requests, "
+                               f"not the {share:.0%} it is routed; the error test relies on the routing share "
+                               "(check for a second route to one version, or retries)",
+                               n_baseline=snb, n_candidate=snc, method=SEQUENTIAL, step_log_e=min(step_log_e, 0.0))
+    log_e = carried_log_e + step_log_e
     lo, hi = seq.difference_cs(ec, nc, eb, nb, margins.alpha)
     # Non-inferiority is one-sided: the candidate's upper and the baseline's lower bound,
     # so nothing is spent on the side that cannot block a pass; most of beta goes to the
@@ -247,8 +257,9 @@ def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Ma
     e = math.exp(min(log_e, 700.0))
     shown = (f"error rate {rc:.2%} ({ec}/{nc}) vs baseline {rb:.2%} ({eb}/{nb}), increase {_pts(rc - rb)}, "
              f"{1 - margins.alpha:.1%} confidence sequence [{_pts(lo)}, {_pts(hi)}]; this step the candidate "
-             f"made {sec} of {errors} errors with {share:.0%} of traffic, e-value {e:.3g} "
-             f"(fails at {1 / alpha_theta:g})")
+             f"made {sec} of {errors} errors with {share:.0%} of traffic, e-value {e:.3g} ("
+             + (f"this step {_e(step_log_e)} x earlier steps {_e(carried_log_e)}; " if carried_log_e else "")
+             + f"fails at {1 / alpha_theta:g})")
     if outcome == Outcome.FAIL:
         msg = f"higher than tolerated ({_pts(margins.fail)}): {shown}"
     elif outcome == Outcome.PASS:
@@ -260,7 +271,7 @@ def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Ma
     return CheckResult(name, outcome, msg, baseline=rb, candidate=rc, threshold=1 / alpha_theta, n_baseline=nb,
                        n_candidate=nc, statistic=rc - rb, p_value=min(1.0, 1 / e), method=SEQUENTIAL, e_value=e,
                        alpha=margins.alpha, estimate=rc - rb, lower=lo, upper=hi, margin=margins.fail,
-                       pass_margin=passing)
+                       pass_margin=passing, step_log_e=step_log_e)
 
 
 # --- outputs ----------------------------------------------------------------------------

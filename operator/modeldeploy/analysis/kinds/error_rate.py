@@ -39,7 +39,8 @@ def window(metric: ErrorRateMetric, look: WindowLook) -> CheckResult:
 
 
 def sequential(metric: ErrorRateMetric, look: SequentialLook) -> CheckResult:
-    # The failure test reads this step's counts (see sequential_analyse), the pass test the rollout's.
+    # The failure test reads this step's counts and carries the earlier steps' evidence (see
+    # sequential_analyse); the pass test reads the rollout's counts.
     whole = both(metric.name, look.rollout, lambda s, p: s.by(look.templates.errors, p, CODE_LABEL))
     if isinstance(whole, CheckResult):
         return whole
@@ -47,6 +48,6 @@ def sequential(metric: ErrorRateMetric, look: SequentialLook) -> CheckResult:
     if isinstance(this, CheckResult):
         return this
     ev = look.evidence
-    m = sc.Margins.of(metric.max_increase, sc.DEFAULT_ERROR_PASS_MARGIN, ev.step_alpha(metric.significance), look.beta,
-                      ev.exposure)
-    return sc.error_rate(metric.name, this[0], this[1], ev.share, whole[0], whole[1], m)
+    m = sc.Margins.of(metric.max_increase, sc.DEFAULT_ERROR_PASS_MARGIN, metric.significance, look.beta, ev.exposure)
+    return sc.error_rate(metric.name, this[0], this[1], ev.share, whole[0], whole[1], m,
+                         carried_log_e=ev.carried.get(metric.name, 0.0))
