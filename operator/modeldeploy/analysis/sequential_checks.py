@@ -115,8 +115,10 @@ def _latency_rho(margin_log: float) -> float:
     return 1 / effect ** 2
 
 
-def _latency_log_e(d: float, info: float, fail_log: float, alpha: float, first_look: bool) -> tuple[float, float]:
-    """(log e-value against "within the margin", the alpha left to the mixture).
+def _latency_log_e(d: float, info: float, fail_log: float, alpha: float,
+                   first_look: bool) -> tuple[float, float, str]:
+    """(log e-value against "within the margin", the alpha left to the mixture, a note on
+    the first-look test for the message: empty when it did not run).
 
     With no tolerance, the average of two e-values (Vovk & Wang 2021): with weight
     FIRST_LOOK_SHARE an all-or-nothing one, 1 / (share alpha) when a one-sided z-test at
@@ -130,12 +132,16 @@ def _latency_log_e(d: float, info: float, fail_log: float, alpha: float, first_l
     log_mix = seq.one_sided_log_e(info * (d - fail_log), info, rho) if info > 0 else 0.0
     share = FIRST_LOOK_SHARE if fail_log <= 0 else 0.0
     if share <= 0:
-        return log_mix, alpha
+        return log_mix, alpha, ""
     log_rest = math.log1p(-share) + log_mix
-    if first_look and info > 0 and (d - fail_log) * math.sqrt(info) > -float(special.ndtri(share * alpha)):
+    if not first_look or info <= 0:
+        return log_rest, alpha * (1 - share), ""
+    z, z_crit = (d - fail_log) * math.sqrt(info), -float(special.ndtri(share * alpha))
+    if z > z_crit:
         top = max(log_rest, -math.log(alpha))
-        return top + math.log1p(math.exp(min(log_rest, -math.log(alpha)) - top)), alpha * (1 - share)
-    return log_rest, alpha * (1 - share)
+        log_e = top + math.log1p(math.exp(min(log_rest, -math.log(alpha)) - top))
+        return log_e, alpha * (1 - share), f"; first-look test z = {z:.2f} > {z_crit:.2f} (at alpha {share * alpha:.3g})"
+    return log_rest, alpha * (1 - share), f"; first-look test z = {z:.2f} (fails above {z_crit:.2f})"
 
 
 def latency(name: str, baseline: stats.Buckets, candidate: stats.Buckets, margins: Margins,
@@ -168,7 +174,7 @@ def latency(name: str, baseline: stats.Buckets, candidate: stats.Buckets, margin
     pass_log = math.log1p(margins.passing) * margins.scale
     passing = math.expm1(pass_log)
     rho_fail, rho_pass = _latency_rho(fail_log), 1 / max(pass_log, 0.02) ** 2
-    log_e, alpha_mix = _latency_log_e(d, info, fail_log, margins.alpha, first_look)
+    log_e, alpha_mix, first_note = _latency_log_e(d, info, fail_log, margins.alpha, first_look)
     log_e_pass = seq.one_sided_log_e(-info * (d - pass_log), info, rho_pass) if info > 0 else 0.0
     r_fail = seq.mixture_radius(info, alpha_mix, rho_fail)
     r_pass = seq.mixture_radius(info, margins.beta, rho_pass)
@@ -178,8 +184,8 @@ def latency(name: str, baseline: stats.Buckets, candidate: stats.Buckets, margin
     upper_pass = math.expm1(min(d + r_pass, 700.0))
     qb, qc = stats.histogram_quantile(quantile, base), stats.histogram_quantile(quantile, cand)
     label = f"p{quantile * 100:g}"
-    shown = (f"slow-down {_pct(est)} vs baseline, {1 - margins.alpha:.1%} confidence sequence "
-             f"[{_pct(lo)}, {_pct(hi)}]; e-value {_e(log_e)} (fails at {1 / margins.alpha:g}); "
+    shown = (f"slow-down {_pct(est)} vs baseline, {1 - alpha_mix:.2%} confidence sequence "
+             f"[{_pct(lo)}, {_pct(hi)}]; e-value {_e(log_e)} (fails at {1 / margins.alpha:g}){first_note}; "
              f"{label} {qc * 1000:.0f} ms vs {qb * 1000:.0f} ms; {nc}/{nb} requests")
     if outcome == Outcome.FAIL:
         msg = f"slower than tolerated ({_pct(margins.fail)}): {shown}"
