@@ -136,11 +136,12 @@ def _latency_ever_fails(rng: np.random.Generator, factor: float, per_look: int, 
     pb, pc = _bucket_p(median, sigma), _bucket_p(median * factor, sigma)
     cb, cc = np.zeros(len(BOUNDS)), np.zeros(len(BOUNDS))
     m = sc.Margins.of(margin, sc.DEFAULT_LATENCY_PASS_MARGIN, ALPHA)
-    for _ in range(LOOKS):
+    for look in range(LOOKS):
         nc = rng.binomial(per_look, 0.1)
         cb += rng.multinomial(per_look - nc, pb)
         cc += rng.multinomial(nc, pc)
-        if sc.latency("p99", _hist(cb), _hist(cc), m).outcome == Outcome.FAIL:
+        # The first look as the operator's: the fixed-sample test spends its part of alpha there.
+        if sc.latency("p99", _hist(cb), _hist(cc), m, first_look=look == 0).outcome == Outcome.FAIL:
             return True
     return False
 
@@ -272,5 +273,20 @@ def test_a_candidate_beyond_the_histogram_or_in_two_buckets_is_still_compared() 
     assert sc.latency("p99", base, hung, m).outcome == Outcome.FAIL
     # Requests in two buckets only: the spread is not identified by the counts alone.
     slower = _hist(np.array([0, 0, 100, 100] + [0] * 11))
-    r = sc.latency("p99", _hist(np.array([0, 0, 1500, 500] + [0] * 11)), slower, m)
+    r = sc.latency("p99", _hist(np.array([0, 0, 1500, 500] + [0] * 11)), slower, m, first_look=True)
     assert r.outcome == Outcome.FAIL and math.isfinite(r.upper or math.inf), r.message
+
+
+def test_the_first_look_spends_part_of_alpha_on_a_fixed_sample_test() -> None:
+    """With no tolerance, a slow-down clear to a z-test at share * alpha fails at the first
+    look although the mixture alone is short of 1/alpha; at a later look the same counts
+    need the mixture at 1 / ((1 - share) alpha). With a tolerance nothing is split."""
+    m = sc.Margins.of(None, sc.DEFAULT_LATENCY_PASS_MARGIN, 0.0033)
+    base, cand = _expected(0.05, 0.5, 540), _expected(0.065, 0.5, 60)  # x1.3, the first look at 20 req/s
+    first = sc.latency("p99", base, cand, m, first_look=True)
+    later = sc.latency("p99", base, cand, m)
+    assert first.outcome == Outcome.FAIL and later.outcome == Outcome.INCONCLUSIVE, (first.message, later.message)
+    assert (first.e_value or 0) >= 1 / 0.0033 > 2 * (later.e_value or math.inf)
+    tolerant = sc.Margins.of(0.25, sc.DEFAULT_LATENCY_PASS_MARGIN, 0.0033)
+    a = sc.latency("p99", base, cand, tolerant, first_look=True)
+    assert a.e_value == sc.latency("p99", base, cand, tolerant).e_value

@@ -51,6 +51,8 @@ class Shift:
     delta: float
     var: float
     sigma: float
+    model_var: float = math.nan  # the model's own (inverse-information) variance, for comparison
+    sandwich_var: float = math.nan
 
 
 def _log_prob(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -157,4 +159,4 @@ def fit_shift(bounds: Sequence[float], baseline: Sequence[float], candidate: Seq
     var = max(float(cov[1, 1]), float(bread[1, 1]))
     if not math.isfinite(var) or var <= 0:
         var = math.inf
-    return Shift(float(theta[1]), var, math.exp(theta[2]))
+    return Shift(float(theta[1]), var, math.exp(theta[2]), float(bread[1, 1]), float(cov[1, 1]))

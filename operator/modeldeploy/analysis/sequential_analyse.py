@@ -77,5 +77,12 @@ def analyse_sequential(spec: AnalysisSpec, target: Target, provider: MetricProvi
     step = QuerySession(provider, Target(target.namespace, target.deployment, target.baseline, target.candidate,
                                          _window(evidence.since_step_s)).validated(spec.window), at)
     custom = QuerySession(provider, target.validated(spec.window), at)
-    look = SequentialLook(tmpl, rollout, step, custom, evidence, beta, bins)
+    # The look `sequential_checks.latency` spends part of alpha on with a fixed-sample test:
+    # the first at least FIRST_LOOK_S (or an interval) after the rollout began. Looks are at
+    # least an interval apart (less the status's millisecond timestamps), so at most one
+    # falls in a window 0.9 of an interval long; a late look may miss it (power lost, never
+    # validity).
+    start = max(sc.FIRST_LOOK_S, spec.interval)
+    first_look = start <= evidence.since_rollout_s < start + 0.9 * spec.interval
+    look = SequentialLook(tmpl, rollout, step, custom, evidence, beta, bins, first_look)
     return AnalysisResult.of([KINDS[m.kind].sequential(m, look) for m in spec.metrics])
