@@ -42,7 +42,7 @@ def largest_log_e(kind: str, rng: np.random.Generator, rate: float, share: float
     p = _bucket_p(median, sigma) if kind == "latency" else rng.dirichlet(np.full(CLASSES, 50.0))
     cb, cc = np.zeros(len(p)), np.zeros(len(p))
     m = sc.Margins.of(None, sc.DEFAULT_LATENCY_PASS_MARGIN, ALPHAS[-1])
-    best = -math.inf
+    best, fitted = -math.inf, False
     for look in range(looks):
         n = rng.poisson(rate * 30)
         n_c = rng.binomial(n, share)
@@ -50,7 +50,8 @@ def largest_log_e(kind: str, rng: np.random.Generator, rate: float, share: float
         cc += rng.multinomial(n_c, p)
         if kind == "latency":
             r = sc.latency("p99", list(zip(SELDON_BUCKETS, np.cumsum(cb))), list(zip(SELDON_BUCKETS, np.cumsum(cc))),
-                           m, first_look=look == 0)  # the operator's first look: the fixed-sample test
+                           m, first_look=not fitted)  # as the operator: the first look that can fit
+            fitted = fitted or min(cb.sum(), cc.sum()) >= sc.MIN_OBSERVATIONS
         else:  # JS limit 0: only the evidence decides, the strictest case
             r = sc.output_distribution("outputs", {str(k): v for k, v in enumerate(cb)},
                                        {str(k): v for k, v in enumerate(cc)}, 0.0, ALPHAS[-1])

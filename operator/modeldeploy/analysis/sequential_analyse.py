@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import datetime
 
 from ..providers import MetricProvider
@@ -42,6 +43,19 @@ class Evidence:
     exposure: float = 1.0  # the candidate's share of users once this step passes (1: promotion)
     # Per check name, the log e-value its step-by-step test gathered in earlier steps.
     carried: Mapping[str, float] = field(default_factory=dict)
+    # The rollout's previous look, its checks by name (status.lastAnalysis); None before the first.
+    previous: Mapping[str, Mapping[str, Any]] | None = None
+
+    def fitted_before(self, name: str) -> bool:
+        """Could an earlier look of this rollout already fit check `name` (at least
+        MIN_OBSERVATIONS requests per version)? Counts are cumulative, so the previous
+        look tells. Unknown (an Error, a check added since) counts as yes: the latency
+        check's fixed-sample test must never run twice, and skipping it only costs power."""
+        if self.previous is None:
+            return False
+        prev = self.previous.get(name) or {}
+        nb, nc = prev.get("n_baseline"), prev.get("n_candidate")
+        return nb is None or nc is None or min(nb, nc) >= sc.MIN_OBSERVATIONS
 
     @classmethod
     def of_status(cls, status: Status, now: datetime, steps: Sequence[int] = ()) -> Evidence:
@@ -58,8 +72,10 @@ class Evidence:
         if steps and not status.shadow and status.phase == PROGRESSING:
             exposure = next((w for w in sorted(steps) if w > status.candidateWeight), 100) / 100
         carried = status.carriedEvidence.logE if status.carriedEvidence else {}
+        last = status.lastAnalysis
+        previous = {str(c.get("name")): c for c in last.checks} if last is not None else None
         return cls((now - rollout_start).total_seconds(), (now - step_start).total_seconds(), share, exposure,
-                   dict(carried))
+                   dict(carried), previous)
 
 
 def _window(seconds: float) -> str:
@@ -77,12 +93,5 @@ def analyse_sequential(spec: AnalysisSpec, target: Target, provider: MetricProvi
     step = QuerySession(provider, Target(target.namespace, target.deployment, target.baseline, target.candidate,
                                          _window(evidence.since_step_s)).validated(spec.window), at)
     custom = QuerySession(provider, target.validated(spec.window), at)
-    # The look `sequential_checks.latency` spends part of alpha on with a fixed-sample test:
-    # the first at least FIRST_LOOK_S (or an interval) after the rollout began. Looks are at
-    # least an interval apart (less the status's millisecond timestamps), so at most one
-    # falls in a window 0.9 of an interval long; a late look may miss it (power lost, never
-    # validity).
-    start = max(sc.FIRST_LOOK_S, spec.interval)
-    first_look = start <= evidence.since_rollout_s < start + 0.9 * spec.interval
-    look = SequentialLook(tmpl, rollout, step, custom, evidence, beta, bins, first_look)
+    look = SequentialLook(tmpl, rollout, step, custom, evidence, beta, bins)
     return AnalysisResult.of([KINDS[m.kind].sequential(m, look) for m in spec.metrics])

@@ -43,14 +43,11 @@ PASS_SPLIT = 0.8
 LATENCY_EFFECT = 0.25  # log-latency: ~ +28 %, when no tolerance is set
 SHARE_RHO = 1 / 0.05 ** 2  # an output class's share: 5 points
 #: Without a tolerance, this share of the latency check's alpha goes to a fixed-sample test
-#: at the rollout's first look (a bad candidate is met there; Wald's SPRT told the true
+#: at the rollout's first look that can fit (a bad candidate is met there; Wald's SPRT told the true
 #: +30 % decides there in 55 % of runs, while no Gaussian mixture - not even one centred on
 #: the true effect - does so in more than half: `benchmarks/latency_looks.py`); the rest
 #: to the mixture at every look. Union bound: alpha in all.
 FIRST_LOOK_SHARE = 0.5
-#: ...at the first look at least this long after the rollout began (the default interval;
-#: with shorter intervals the test waits for a few dozen candidate requests).
-FIRST_LOOK_S = 30.0
 #: The Gaussian mixture is asymptotic: below this many candidate observations it only collects.
 MIN_OBSERVATIONS = 20
 
@@ -153,8 +150,9 @@ def latency(name: str, baseline: stats.Buckets, candidate: stats.Buckets, margin
     slow-down anywhere in the body of the distribution counts, every request counts, and
     coarse buckets do not bias it. The quantile is shown for context, not tested on its
     own: a p99 needs thousands of requests before it means anything; under a uniform
-    slow-down it moves by the same ratio as the fitted one. ``first_look``: this is the
-    rollout's first look (at most one look may say so), see `_latency_log_e`.
+    slow-down it moves by the same ratio as the fitted one. ``first_look``: no earlier
+    look of this rollout had MIN_OBSERVATIONS per version (`Evidence.fitted_before`), so the
+    fixed-sample test of `_latency_log_e` runs at most once, at the first look that fits.
     """
     n_b, n_c = stats.histogram_total(baseline), stats.histogram_total(candidate)
     if math.isnan(n_b) or math.isnan(n_c):

@@ -58,7 +58,6 @@ class SequentialLook:
     evidence: Evidence
     beta: float
     bins: tuple[float, ...] | None
-    first_look: bool = False  # the rollout's first look (at most one: looks are >= an interval apart)
 
 
 def both(name: str, session: QuerySession,

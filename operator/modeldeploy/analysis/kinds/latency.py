@@ -53,4 +53,4 @@ def sequential(metric: LatencyMetric, look: SequentialLook) -> CheckResult:
         return got
     m = sc.Margins.of(metric.max_increase, sc.DEFAULT_LATENCY_PASS_MARGIN, metric.significance, look.beta,
                       look.evidence.exposure)
-    return sc.latency(metric.name, *got, m, metric.quantile, first_look=look.first_look)
+    return sc.latency(metric.name, *got, m, metric.quantile, first_look=not look.evidence.fitted_before(metric.name))
