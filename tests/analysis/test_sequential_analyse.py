@@ -83,6 +83,21 @@ def test_errors_carry_the_earlier_steps_evidence() -> None:
                                                   at=0.0).checks}["errors"].e_value == pytest.approx(alone.e_value)
 
 
+def test_the_latency_first_look_test_runs_once_at_the_first_look_that_fits() -> None:
+    """`Evidence.fitted_before` from the previous look: none yet, too few requests to fit,
+    enough, or unknown (an Error without counts: assume it ran, never run it twice)."""
+    assert not Evidence(60, 60, 0.1).fitted_before("p99")
+    few = Evidence(60, 60, 0.1, previous={"p99": {"name": "p99", "n_baseline": 90, "n_candidate": 8}})
+    assert not few.fitted_before("p99")
+    enough = Evidence(60, 60, 0.1, previous={"p99": {"name": "p99", "n_baseline": 540, "n_candidate": 60}})
+    assert enough.fitted_before("p99")
+    assert Evidence(60, 60, 0.1, previous={"p99": {"name": "p99", "outcome": "Error"}}).fitted_before("p99")
+    assert Evidence(60, 60, 0.1, previous={}).fitted_before("p99")
+    st = Status(lastAnalysis={"time": "2026-01-01T00:01:00.000Z", "outcome": "Inconclusive",
+                              "checks": [{"name": "p99", "n_baseline": 90, "n_candidate": 8}]})
+    assert not Evidence.of_status(st, datetime(2026, 1, 1, 0, 2, tzinfo=timezone.utc)).fitted_before("p99")
+
+
 def test_evidence_from_status() -> None:
     st = Status(rolloutStartedAt="2026-01-01T00:00:00Z", stepStartedAt="2026-01-01T00:02:00Z", candidateWeight=25,
                 step=1)
