@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from modeldeploy.analysis.templates import DEFAULT_OUTPUTS, render
+from modeldeploy.routing import predictor_name
+from modeldeploy.state import parse_time
 from sandbox import scenarios
 
 
@@ -9,3 +14,29 @@ def run(sandbox: object, name: str) -> scenarios.Result:
     result = scenarios.run(sandbox, scenarios.SCENARIOS[name])
     print(f"{name}: {result.row()}")
     return result
+
+
+def outputs_by_class(sandbox: Any, r: scenarios.Result) -> dict[str, Any]:
+    """Each version's predicted classes as the operator's outputs query read them at the
+    rollout's last analysis (for a failure message: which classes moved, and by how much:
+    chance moves one class, a leak from another model moves that model's classes)."""
+    points = list(reversed(r.timeline.points))
+    last = next((p["analysis"] for p in points if p["analysis"]), None)
+    candidate = next((p["predictor"] for p in points if p["predictor"]), None)
+    started = next((p["rollout_started"] for p in points if p.get("rollout_started")), None)
+    if last is None or candidate is None or started is None:
+        return {}
+    # The sequential outputs check counts since the rollout began (sequential_analyse.py).
+    at, since = parse_time(last["time"]), parse_time(started)
+    window = f"{max(1, int((at - since).total_seconds()))}s"
+    baseline = predictor_name(sandbox.version(scenarios.SCENARIOS[r.scenario].baseline))
+    out: dict[str, Any] = {"at": last["time"], "window": window}
+    for predictor in (baseline, candidate):
+        promql = render(DEFAULT_OUTPUTS, {"namespace": sandbox.namespace, "deployment": r.deployment,
+                                          "predictor": predictor, "window": window})
+        try:
+            rows = sandbox.prom.query(promql, at=at.timestamp())
+            out[predictor] = {s["metric"].get("class"): round(float(s["value"][1])) for s in rows}
+        except Exception as e:  # noqa: BLE001 - a diagnostic must not hide the failure it explains
+            out[predictor] = f"{type(e).__name__}: {e}"
+    return out

@@ -17,7 +17,7 @@ import pytest
 
 from sandbox import scenarios
 
-from .scenario_run import run
+from .scenario_run import outputs_by_class, run
 
 
 def reasons(result: scenarios.Result) -> list[str]:
@@ -32,7 +32,7 @@ def failed_requests(result: scenarios.Result) -> dict[str, int]:
 
 def test_healthy_candidate_is_promoted(sandbox) -> None:
     r = run(sandbox, "healthy")
-    assert r.result == "Promoted"
+    assert r.result == "Promoted", (r.reason, outputs_by_class(sandbox, r))
     assert r.final_traffic == {"2.0.0": 100}
     assert reasons(r).count("StepAdvanced") == 2 and "AnalysisFail" not in reasons(r)
     assert r.candidate_served > 100
@@ -219,7 +219,7 @@ def test_a_two_interval_prometheus_outage_holds_the_weight_at_any_moment_of_a_st
 def test_aa_canaries_are_promoted(sandbox, run_no) -> None:
     r = scenarios.run(sandbox, scenarios.SCENARIOS["aa-canary"], deployment=f"digits-aa-{run_no}")
     print(f"A/A canary {run_no}: {r.row()}")
-    assert r.result == "Promoted", r.reason
+    assert r.result == "Promoted", (r.reason, outputs_by_class(sandbox, r))
     assert "AnalysisFail" not in reasons(r)
     assert failed_requests(r) == {}
 
