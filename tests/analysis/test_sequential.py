@@ -42,6 +42,20 @@ def test_beta_binomial_e_value_is_the_mixture_integral() -> None:
     assert seq.beta_binomial_log_e_above(x, n, p0) == pytest.approx(math.log(above / (p0 ** x * (1 - p0) ** (n - x))))
 
 
+def test_error_share_evidence_is_the_average_over_rate_ratios() -> None:
+    x, n, p0 = 6, 11, 0.1
+    odds0 = p0 / (1 - p0)
+    ratios = [k * odds0 / (1 + k * odds0) for k in seq.ERROR_RATIOS]
+    mean_lr = sum((p / p0) ** x * ((1 - p) / (1 - p0)) ** (n - x) for p in ratios) / len(ratios)
+    assert seq.ratio_mixture_log_e_above(x, n, p0) == pytest.approx(math.log(mean_lr))
+    assert seq.ERROR_RATIOS[0] == pytest.approx(2) and seq.ERROR_RATIOS[-1] == pytest.approx(32)
+    # 6 of 11 errors from a candidate with 10 % of traffic (its rate ~10x): the ratio grid
+    # weighs this more than Jeffreys' prior on the share, which leans to "all errors".
+    assert seq.ratio_mixture_log_e_above(x, n, p0) > seq.beta_binomial_log_e_above(x, n, p0) + 0.3
+    assert seq.ratio_mixture_log_e_above(0, 0, p0) == 0.0
+    assert seq.ratio_mixture_log_e_above(1, 3, 0.0) == math.inf
+
+
 def test_one_sided_normal_mixture_is_the_half_normal_integral() -> None:
     s, v, rho = 30.0, 200.0, 40.0
     f = lambda lam: math.exp(lam * s - lam * lam * v / 2) * 2 * sst.norm.pdf(lam, 0, 1 / math.sqrt(rho))  # noqa: E731

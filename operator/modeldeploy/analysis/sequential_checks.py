@@ -242,9 +242,10 @@ def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Ma
     most of its power. Instead, conditional on the errors seen during this step (constant
     routing share w), each error came from the candidate with probability theta, which is
     w when the rates are equal (Lindon & Malek 2022: the multinomial count test with known
-    allocation). The beta-binomial confidence sequence for theta lying above the largest
-    theta the margin allows is the failure; it needs no minimum count and no special case
-    for a baseline without errors. The step's observed request split is checked against
+    allocation). The evidence against theta at most the largest theta the margin allows,
+    mixed over candidate rates 2-32 times that (`sequential.ERROR_RATIOS`), crossing
+    1/alpha is the failure; it needs no minimum count and no special case for a baseline
+    without errors. The step's observed request split is checked against
     w first (an Error if they disagree: the test's premise would be false). The share is
     constant only within a step, so the test restarts with each one and the rollout
     multiplies the steps' e-values (`carried_log_e`: the earlier steps', from
@@ -271,7 +272,7 @@ def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Ma
     errors = sec + seb
     # Without a routing share in (0, 1) (a candidate taken out of routing while unready)
     # the step's errors cannot be attributed: no failure test until the share is back.
-    step_log_e = seq.beta_binomial_log_e_above(sec, errors, theta0) if 0 < share < 1 else 0.0
+    step_log_e = seq.ratio_mixture_log_e_above(sec, errors, theta0) if 0 < share < 1 else 0.0
     if snb + snc > 0 and 0 < share < 1:
         lo_w, hi_w = seq.beta_binomial_cs(snc, snb + snc, margins.alpha)
         if not lo_w <= share <= hi_w:
