@@ -242,9 +242,9 @@ def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Ma
     most of its power. Instead, conditional on the errors seen during this step (constant
     routing share w), each error came from the candidate with probability theta, which is
     w when the rates are equal (Lindon & Malek 2022: the multinomial count test with known
-    allocation). The evidence against theta at most the largest theta the margin allows,
-    mixed over candidate rates 2-32 times that (`sequential.ERROR_RATIOS`), crossing
-    1/alpha is the failure; it needs no minimum count and no special case for a baseline
+    allocation). The failure is the evidence against "theta is at most the largest theta
+    the margin allows" crossing 1/alpha, mixed over candidate rates 2-32 times the largest
+    rate the margin allows (`sequential.ERROR_RATIOS`); it needs no minimum count and no special case for a baseline
     without errors. The step's observed request split is checked against
     w first (an Error if they disagree: the test's premise would be false). The share is
     constant only within a step, so the test restarts with each one and the rollout
