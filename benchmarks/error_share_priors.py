@@ -21,6 +21,9 @@ import numpy as np
 
 from modeldeploy.analysis import sequential as seq
 
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from oracle_sprt import error_streams  # noqa: E402
+
 SHARE = 0.1
 BASELINE = 0.005
 ALPHA = 0.0033
@@ -34,18 +37,20 @@ MIXTURES: dict[str, Callable[[int, int], float]] = {
 }
 
 
-def first_failure(rng: np.random.Generator, rate: float, p_c: float, horizon: int) -> dict[str, float]:
-    """Candidate requests at each mixture's first crossing of 1/alpha (nan: none in the horizon)."""
-    looks = horizon // LOOK
-    arrived = rng.poisson(rate * LOOK, looks)
-    n_c = rng.binomial(arrived, SHARE)
-    x_c = rng.binomial(n_c, p_c).cumsum()
-    x_b = rng.binomial(arrived - n_c, BASELINE).cumsum()
-    served = n_c.cumsum()
+def first_failures(rng: np.random.Generator, runs: int, rate: float, p_c: float, horizon: int) -> dict[str, np.ndarray]:
+    """Per mixture, the candidate requests at its first crossing of 1/alpha in each run (nan: none
+    in the horizon); the streams are `oracle_sprt`'s."""
+    n_c, x_c, x_b = error_streams(rng, LOOK, runs, horizon // LOOK, rate, SHARE, BASELINE, p_c)
+    assert x_b is not None
     out = {}
     for name, log_e in MIXTURES.items():
-        hit = next((i for i in range(looks) if log_e(int(x_c[i]), int(x_c[i] + x_b[i])) >= math.log(1 / ALPHA)), None)
-        out[name] = float(served[hit]) if hit is not None else math.nan
+        first = np.full(runs, math.nan)
+        for r in range(runs):
+            hit = next((i for i in range(n_c.shape[1])
+                        if log_e(int(x_c[r, i]), int(x_c[r, i] + x_b[r, i])) >= math.log(1 / ALPHA)), None)
+            if hit is not None:
+                first[r] = n_c[r, hit]
+        out[name] = first
     return out
 
 
@@ -60,10 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---" * (1 + len(MIXTURES)) + "|")
     for label, rate, p_c, horizon in CASES:
         rng = np.random.default_rng([args.seed, int(p_c * 1000), int(rate)])
-        runs = [first_failure(rng, rate, p_c, horizon) for _ in range(args.runs)]
         cells = []
-        for name in MIXTURES:
-            n = np.array([r[name] for r in runs])
+        for n in first_failures(rng, args.runs, rate, p_c, horizon).values():
             cells.append(f"{np.mean(~np.isnan(n)):.1%} / {np.nanmedian(n) if (~np.isnan(n)).any() else math.nan:.0f}")
         print(f"| {label} within {horizon // 60} min | " + " | ".join(cells) + " |")
     return 0

@@ -24,6 +24,18 @@ import sys
 import numpy as np
 
 
+def error_streams(rng: np.random.Generator, look: int, runs: int, looks: int, rate: float = 20.0,
+                  share: float = 0.1, p_b: float = 0.005, p_c: float = 0.05,
+                  baseline: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Cumulative candidate requests, candidate errors and (``baseline``) baseline errors at
+    each look, one row per run: Poisson arrivals routed to the candidate with ``share``."""
+    arrived = rng.poisson(rate * look, (runs, looks))
+    per_look = rng.binomial(arrived, share)
+    x_c = rng.binomial(per_look, p_c).cumsum(axis=1)
+    x_b = rng.binomial(arrived - per_look, p_b).cumsum(axis=1) if baseline else None
+    return per_look.cumsum(axis=1), x_c, x_b
+
+
 def errors(rng: np.random.Generator, alpha: float, look: int, runs: int, rate: float = 20.0, share: float = 0.1,
            p_b: float = 0.005, p_c: float = 0.05, looks: int = 200,
            share_test: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -31,12 +43,8 @@ def errors(rng: np.random.Generator, alpha: float, look: int, runs: int, rate: f
     against "the candidate's rate is p_b" exceeds 1/alpha (the baseline's rate known too:
     its requests then carry no information). ``share_test``: told only p_c / p_b, the
     SPRT on the share of errors that came from the candidate (as `low_traffic`)."""
-    arrived = rng.poisson(rate * look, (runs, looks))
-    per_look = rng.binomial(arrived, share)
-    n_c = per_look.cumsum(axis=1)
-    x_c = rng.binomial(per_look, p_c).cumsum(axis=1)
-    if share_test:
-        x_b = rng.binomial(arrived - per_look, p_b).cumsum(axis=1)
+    n_c, x_c, x_b = error_streams(rng, look, runs, looks, rate, share, p_b, p_c, baseline=share_test)
+    if x_b is not None:
         theta = share * p_c / (share * p_c + (1 - share) * p_b)
         llr = x_c * math.log(theta / share) + x_b * math.log((1 - theta) / (1 - share))
     else:

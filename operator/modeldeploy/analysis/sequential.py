@@ -145,7 +145,7 @@ def beta_binomial_log_e_above(x: float, n: float, p0: float, prior: tuple[float,
 #: errors it gives the candidate depends on the routing share; a prior on that share
 #: (Jeffreys restricted above the null) puts its mass near "every error is the candidate's",
 #: which a 10x regression at 10 % of traffic (share 0.53) never approaches. At 10 % of
-#: 20 req/s the grid's median to a Fail of 10x is 141 candidate requests against Jeffreys'
+#: 20 req/s the grid's median to a Fail of 10x is 140 candidate requests against Jeffreys'
 #: 166, and 2x and 3x fail sooner too (`benchmarks/error_share_priors.py`).
 ERROR_RATIOS = tuple(2.0 * 16.0 ** (i / 5) for i in range(6))
 
