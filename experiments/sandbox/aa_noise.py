@@ -11,10 +11,11 @@ Simulated: Prometheus and what it scrapes. Each version's feedback is a Poisson 
 each one rewarded with probability `accuracy` (as the model server scores a truth). Every
 scrape target - each version's model server, each version's executor - is scraped every
 `scrape` seconds at its own random phase, as Prometheus spreads targets; a counter's value
-at time t is its value at the target's last scrape at or before t, for the query's
-instant and for its ``offset``. The simulated Prometheus answers only the templates' shape
-(``sum(window_count(selector))``) on the counters it knows, and refuses anything else, so
-it cannot drift from the queries the operator sends.
+at time t is its value at the target's last scrape at or before t, at the query's
+instant, and at the window's start as `templates.window_count` picks it. The simulated
+Prometheus answers only the templates' shape (``sum(window_count(selector))``) on the
+counters it knows, and refuses anything else, so it cannot drift from the queries the
+operator sends.
 
 Countings compared:
 * default: `Templates()`: count and reward sum from the model server's pair of counters;
@@ -47,9 +48,10 @@ _SELECT = 'namespace="{{namespace}}", deployment_name="{{deployment}}", predicto
 EXECUTOR_FEEDBACK = "sum(" + window_count(
     f'{EXECUTOR_HISTOGRAM}_count{{{_SELECT}, service="feedback", code=~"2.."}}') + ")"
 COUNTINGS = {"default": Templates(), "executor": Templates(feedback=EXECUTOR_FEEDBACK)}
-# sum(clamp_min(SEL - (SEL offset W or SEL * 0), 0)) for one selector SEL.
-_QUERY = re.compile(r"^sum\(clamp_min\((?P<sel>[a-z_:]+\{[^{}]*\}) - \((?P=sel) offset (?P<w>\w+) "
-                    r"or (?P=sel) \* 0\), 0\)\)$")
+# sum(window_count(SEL)) for one selector SEL, its window W and lookback L (the whole
+# query is then compared with the template's, so the two cannot drift apart).
+_QUERY = re.compile(r"^sum\(clamp_min\((?P<sel>[a-z_:]+\{[^{}]*\}) - \(last_over_time\((?P=sel)\[(?P<l>\w+)\] "
+                    r"offset (?P<w>\w+)\)")
 _MATCHER = re.compile(r'(\w+)(=~|=)"([^"]*)"')
 
 
@@ -86,22 +88,43 @@ class ScrapedCounters:
             for target in ("model", "executor"):
                 self.phase[(target, predictor)] = float(rng.uniform(0.0, p.scrape))
 
+    def _scraped(self, metric: str, predictor: str, t: float) -> float:
+        """When the counter's target was last scraped at or before t."""
+        phase = self.phase[("executor" if metric.startswith(EXECUTOR_HISTOGRAM) else "model", predictor)]
+        return float(np.floor((t - phase) / self.scrape) * self.scrape + phase)
+
     def _value(self, metric: str, predictor: str, t: float) -> float:
         """A counter at its target's last scrape at or before t (0 before it was born)."""
-        target = "executor" if metric.startswith(EXECUTOR_HISTOGRAM) else "model"
-        phase = self.phase[(target, predictor)]
-        scraped = np.floor((t - phase) / self.scrape) * self.scrape + phase
         times, rewards = self.events[predictor]
-        i = int(np.searchsorted(times, scraped, side="right"))
+        i = int(np.searchsorted(times, self._scraped(metric, predictor, t), side="right"))
         if metric == FEEDBACK_REWARD_COUNTER:
             return float(rewards[i - 1]) if i else 0.0
         return float(i)
 
+    def _window_count(self, metric: str, predictor: str, at: float, window: float, lookback: float) -> float | None:
+        """`templates.window_count` over the simulated scrapes (no gaps here): the value
+        at the window's start is the last scrape within `lookback` before it, else the
+        first scrape inside the window, else nothing; a series is born with its first
+        feedback (the model server creates its pair then)."""
+        start = at - window
+        before = self._scraped(metric, predictor, start)
+        existed = self._value(FEEDBACK_COUNTER, predictor, before) > 0
+        if not existed:
+            return self._value(metric, predictor, at)  # born inside the window: from 0
+        if before > start - lookback:
+            return max(self._value(metric, predictor, at) - self._value(metric, predictor, before), 0.0)
+        first = before + self.scrape
+        if first > at:
+            return None  # no sample inside the window
+        return max(self._value(metric, predictor, at) - self._value(metric, predictor, first), 0.0)
+
     def query(self, promql: str, at: float | None = None) -> list[Sample]:
         m = _QUERY.match(promql)
-        if not m or at is None:
+        sel, window, lookback = (m.group("sel"), m.group("w"), m.group("l")) if m else ("", "", "")
+        expected = "sum(" + window_count(sel).replace("{{window}}", window).replace("{{lookback}}", lookback) + ")"
+        if not m or at is None or promql != expected:
             raise QueryFailed("the simulation answers only sum(window_count(selector)) at a given time", promql)
-        metric, _, matchers = m.group("sel").partition("{")
+        metric, _, matchers = sel.partition("{")
         labels = {k: (op, v) for k, op, v in _MATCHER.findall(matchers)}
         wanted = {"namespace": ("=", NAMESPACE), "deployment_name": ("=", DEPLOYMENT)}
         if metric.startswith(EXECUTOR_HISTOGRAM):
@@ -113,10 +136,10 @@ class ScrapedCounters:
         predictor = labels.get("predictor_name", ("", ""))[1]
         if not ok or predictor not in self.events or {k: v for k, v in labels.items() if k != "predictor_name"} != wanted:
             raise QueryFailed("not a counter this simulation knows", promql)
-        window = prometheus_seconds(m.group("w"))
         if self._value(FEEDBACK_COUNTER, predictor, at) == 0:
             return []  # no series yet: the model server creates its pair at the first feedback
-        return [Sample({}, max(self._value(metric, predictor, at) - self._value(metric, predictor, at - window), 0.0))]
+        count = self._window_count(metric, predictor, at, prometheus_seconds(window), prometheus_seconds(lookback))
+        return [] if count is None else [Sample({}, count)]
 
     def is_online(self) -> bool:
         return True

@@ -7,7 +7,6 @@ same functions against a real cluster.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 import copy
@@ -167,7 +166,7 @@ def run(stack: Stack, scenario: Scenario, deployment: str | None = None, timeout
             if last.get("version") == candidate and point["phase"] in ("Stable", "Failed"):
                 break
             if time.monotonic() > deadline:
-                raise AssertionError(f"{scenario.name}: no outcome after {timeout:.0f}s; last point {json.dumps(point)[:600]}")
+                raise AssertionError(f"{scenario.name}: no outcome after {timeout:.0f}s\n{_stuck(stack, name, point)}")
             time.sleep(1)
     finally:
         load.stop()
@@ -177,6 +176,18 @@ def run(stack: Stack, scenario: Scenario, deployment: str | None = None, timeout
     objs.delete_mdep(name)
     objs.delete_sdep(name)
     return result
+
+
+def _stuck(stack: Stack, name: str, point: dict[str, Any]) -> str:
+    """What a rollout that never ended was waiting for: its message, each check's last
+    verdict, and the operator's events (a timeout's message must say why, not just where)."""
+    st = stack.objs.status(name)
+    checks = [f"{c.get('name')} {c.get('outcome')}: {c.get('message')}"
+              for c in (st.get("lastAnalysis") or {}).get("checks") or []]
+    events = [f"{reason}: {message}" for _, reason, message in stack.objs.events(name)]
+    return "\n".join([f"phase {point['phase']} ({st.get('pauseReason')}), weight {point['weight']}, step "
+                      f"{point['step']}: {st.get('message')}", f"counters {st.get('counters')}",
+                      "last analysis:", *checks, "events:", *events[-30:]])
 
 
 def _result(stack: Stack, scenario: Scenario, name: str, candidate: str, last: dict[str, Any],

@@ -112,7 +112,7 @@ class Analyzer:
             templates = Templates.from_mapping(self.templates, "operator templates") if self.templates else None
             r = measure_rewards(target, self.provider, templates, min_samples=spec.strategy.ab_min_samples,
                                 confidence=spec.strategy.ab_confidence, at=now.timestamp(),
-                                sequential=spec.analysis.method == SEQUENTIAL)
+                                sequential=spec.analysis.method == SEQUENTIAL, lookback_s=spec.analysis.interval)
         except Exception as e:  # noqa: BLE001 - an Error outcome holds the test, never decides it
             log.exception("reward comparison of %s/%s failed", namespace, name)
             return Reward(Outcome.ERROR.value, f"reward comparison failed: {e}")

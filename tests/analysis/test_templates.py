@@ -18,7 +18,7 @@ from modeldeploy.analysis.templates import (
 )
 from modeldeploy.providers import Sample
 
-GOOD = {"namespace": "models", "deployment": "digits", "predictor": "digits-2-0-0", "window": "1m"}
+GOOD = {"namespace": "models", "deployment": "digits", "predictor": "digits-2-0-0", "window": "1m", "lookback": "30s"}
 
 INJECTIONS = [
     'x"} or vector(1) #',
@@ -55,11 +55,12 @@ def test_names_that_could_inject_promql_are_rejected_with_the_field_named(field:
         render(DEFAULT_LATENCY, {**GOOD, field: value})
 
 
+@pytest.mark.parametrize("field", ["window", "lookback"])
 @pytest.mark.parametrize("window", ["1m] or vector(1) #", "1m]", "5", "1.5m", "m", "0s", "1s1m", "-1m", "1m ",
                                     "{{window}}"])
-def test_windows_that_are_not_prometheus_durations_are_rejected(window: str) -> None:
-    with pytest.raises(AnalysisConfigError, match=r"^target\.window: .*not a Prometheus duration"):
-        render(DEFAULT_LATENCY, {**GOOD, "window": window})
+def test_windows_that_are_not_prometheus_durations_are_rejected(field: str, window: str) -> None:
+    with pytest.raises(AnalysisConfigError, match=rf"^target\.{field}: .*not a Prometheus duration"):
+        render(DEFAULT_LATENCY, {**GOOD, field: window})
 
 
 def test_analyse_rejects_an_unsafe_target_before_any_query() -> None:
@@ -77,7 +78,10 @@ def test_analyse_rejects_an_unsafe_target_before_any_query() -> None:
 def test_a_good_target_renders_the_expected_promql() -> None:
     sel = ('seldon_api_executor_server_requests_seconds_bucket{namespace="models", deployment_name="digits", '
            'predictor_name="digits-2-0-0", service=~"predictions|/seldon.protos.Seldon/Predict"}')
-    assert render(DEFAULT_LATENCY, GOOD) == f"sum by (le) (clamp_min({sel} - ({sel} offset 1m or {sel} * 0), 0))"
+    existed = f"last_over_time({sel}[1h] offset 1m)"
+    start = (f"last_over_time({sel}[30s] offset 1m) or (min_over_time({sel}[1m]) and {existed}) "
+             f"or ({sel} * 0 unless {existed})")
+    assert render(DEFAULT_LATENCY, GOOD) == f"sum by (le) (clamp_min({sel} - ({start}), 0))"
     assert "a.b-c" in render(DEFAULT_LATENCY, {**GOOD, "deployment": "a.b-c"})  # subdomains are fine
 
 

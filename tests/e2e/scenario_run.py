@@ -33,7 +33,8 @@ def outputs_by_class(sandbox: Any, r: scenarios.Result) -> dict[str, Any]:
     out: dict[str, Any] = {"at": last["time"], "window": window}
     for predictor in (baseline, candidate):
         promql = render(DEFAULT_OUTPUTS, {"namespace": sandbox.namespace, "deployment": r.deployment,
-                                          "predictor": predictor, "window": window})
+                                          "predictor": predictor, "window": window,
+                                          "lookback": scenarios.ANALYSIS["interval"]})
         try:
             rows = sandbox.prom.query(promql, at=at.timestamp())
             out[predictor] = {s["metric"].get("class"): round(float(s["value"][1])) for s in rows}

@@ -250,7 +250,8 @@ def test_default_error_query_counts_what_envoy_answered_and_not_client_mistakes(
         time.sleep(1.5)
 
         def codes(pred: str) -> dict[str, int]:
-            q = render(DEFAULT_ERRORS, {"namespace": namespace, "deployment": "digits", "predictor": pred, "window": "5m"})
+            q = render(DEFAULT_ERRORS, {"namespace": namespace, "deployment": "digits", "predictor": pred, "window": "5m",
+                                       "lookback": "5m"})
             return {r["metric"].get("code", ""): int(float(r["value"][1])) for r in prom.query(q)}
 
         dead, alive = codes("v2-0-0"), codes("v1-0-0")

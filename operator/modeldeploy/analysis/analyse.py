@@ -56,7 +56,7 @@ def analyse(
         # Cumulative evidence: no `since`, a Pass rests on the whole rollout by design.
         return analyse_sequential(spec, target, provider, evidence, base, at=at, bins=bins)
     tmpl = spec.templates(base)
-    session = QuerySession(provider, target.validated(spec.window), at)
+    session = QuerySession(provider, target.validated(spec.window), at, spec.interval)
     # The verdict rests on data from `since` on: a rollout step counts it only when that
     # lies inside the step.
     window = session.target.window or spec.window

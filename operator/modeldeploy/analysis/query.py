@@ -21,7 +21,7 @@ from ..providers import (
     by_label,
     one_value,
 )
-from .templates import LE_LABEL, render, validate_value
+from .templates import LE_LABEL, format_duration, prometheus_seconds, render, validate_value
 
 
 @dataclass(frozen=True)
@@ -51,18 +51,24 @@ class Target:
 
 
 class QuerySession:
-    def __init__(self, provider: MetricProvider, target: Target, at: float | None = None) -> None:
+    def __init__(self, provider: MetricProvider, target: Target, at: float | None = None,
+                 lookback_s: float | None = None) -> None:
+        """`lookback_s`: how old a counter's last sample before the window may be to give
+        its value at the window's start (`templates.window_count`): the analysis interval;
+        never more than the window."""
         assert target.window, "use Target.validated() first"
         self.provider = provider
         self.target = target
         self.at = at
+        window_s = prometheus_seconds(target.window)
+        self.lookback = format_duration(min(lookback_s, window_s)) if lookback_s else target.window
         self._cache: dict[str, list[Sample] | MetricQueryError] = {}
         self._down: MetricQueryError | None = None
 
     def render(self, template: str, predictor: str) -> str:
         t = self.target
         return render(template, {"namespace": t.namespace, "deployment": t.deployment, "predictor": predictor,
-                                 "window": t.window or ""})
+                                 "window": t.window or "", "lookback": self.lookback})
 
     def samples(self, template: str, predictor: str) -> list[Sample]:
         promql = self.render(template, predictor)

@@ -101,16 +101,18 @@ def compare_rewards(baseline_reward: float, baseline_n: float, candidate_reward:
 
 def measure_rewards(target: Target, provider: MetricProvider, templates: Templates | None = None, *,
                     confidence: float = DEFAULT_CONFIDENCE, min_samples: int = 100,
-                    at: float | None = None, sequential: bool = False) -> RewardComparison:
+                    at: float | None = None, sequential: bool = False,
+                    lookback_s: float | None = None) -> RewardComparison:
     """Query reward sums and feedback counts over ``target.window`` and compare them.
 
     ``target.window`` is required (use the time since the A/B test began). No feedback
-    data is Inconclusive; any other query problem is an Error.
+    data is Inconclusive; any other query problem is an Error. ``lookback_s`` as for
+    `QuerySession` (the analysis interval).
     """
     if not target.window:
         raise AnalysisConfigError("target.window: required for a reward comparison (e.g. the A/B test's age)")
     tmpl = templates or Templates()
-    session = QuerySession(provider, target.validated(target.window), at)
+    session = QuerySession(provider, target.validated(target.window), at, lookback_s)
     values = {}
     for version, predictor in (("baseline", target.baseline), ("candidate", target.candidate)):
         try:

@@ -89,9 +89,10 @@ def analyse_sequential(spec: AnalysisSpec, target: Target, provider: MetricProvi
     `bins` as for `analyse.analyse`."""
     tmpl = spec.templates(templates)
     rollout = QuerySession(provider, Target(target.namespace, target.deployment, target.baseline, target.candidate,
-                                            _window(evidence.since_rollout_s)).validated(spec.window), at)
+                                            _window(evidence.since_rollout_s)).validated(spec.window), at,
+                           spec.interval)
     step = QuerySession(provider, Target(target.namespace, target.deployment, target.baseline, target.candidate,
-                                         _window(evidence.since_step_s)).validated(spec.window), at)
-    custom = QuerySession(provider, target.validated(spec.window), at)
+                                         _window(evidence.since_step_s)).validated(spec.window), at, spec.interval)
+    custom = QuerySession(provider, target.validated(spec.window), at, spec.interval)
     look = SequentialLook(tmpl, rollout, step, custom, evidence, beta, bins)
     return AnalysisResult.of([KINDS[m.kind].sequential(m, look) for m in spec.metrics])

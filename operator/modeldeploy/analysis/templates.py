@@ -32,18 +32,45 @@ CODE_LABEL = "code"
 LE_LABEL = "le"
 
 
+# How far back a counter's earlier samples say it existed before a window (a longer
+# outage makes it look new; 1 h of samples is cheap at any usual scrape interval).
+SERIES_MEMORY = "1h"
+
+
 def window_count(selector: str) -> str:
-    """PromQL for the exact number of events a counter counted during the window.
+    """PromQL for the number of events a counter counted during the window.
 
     Not ``increase()``: it extrapolates to the window's edges, inflating counts by
     window / (time between the first and last sample) — on average x1.33 for a 1m
     window at 15 s scrapes, x2 at 30 s — and the statistical tests would then treat
-    invented requests as evidence (an A/A false-fail rate of 20 % and more). The plain
-    difference from the value one window ago is exact. ``or X * 0`` counts a series born
-    inside the window from zero (a counter starts at 0); ``clamp_min`` drops a series
-    whose counter reset (a restarted pod) rather than letting it go negative.
+    invented requests as evidence (an A/A false-fail rate of 20 % and more). Instead
+    the value now minus the value at the window's start, which is, in order:
+
+    * the last sample at most ``{{lookback}}`` before the start (the analysis interval,
+      at least a scrape interval; capped at the window): exact up to a scrape;
+    * across a longer scrape gap (Prometheus or the target down when the window began),
+      the first sample inside the window. A plain ``offset`` would reach back up to the
+      5-minute lookback, to before the gap, and count requests from before the window:
+      another step's routing share (a 10 s Prometheus restart at a step's start made
+      the next step's counts 30 % candidate at 50 % routing, and the rollout stalled).
+      The lookback must not grow with the window, or a later look would reach back;
+    * 0 for a series born inside the window (a counter starts at 0): one with no sample
+      in the `SERIES_MEMORY` before it. A range, not ``offset`` alone, because a failed
+      scrape marks a target's series stale and an instant lookup then finds nothing:
+      a target down at the window's start would count its whole lifetime;
+    * no value when no sample falls inside the window at all: nothing is known of it
+      (with a window shorter than the scrape interval), and the series counts nothing
+      rather than its whole lifetime.
+
+    ``clamp_min`` drops a series whose counter reset (a restarted pod) rather than
+    letting it go negative.
     """
-    return f"clamp_min({selector} - ({selector} offset {{{{window}}}} or {selector} * 0), 0)"
+    w = "{{window}}"
+    existed = f"last_over_time({selector}[{SERIES_MEMORY}] offset {w})"
+    start = (f"last_over_time({selector}[{{{{lookback}}}}] offset {w})"
+             f" or (min_over_time({selector}[{w}]) and {existed})"
+             f" or ({selector} * 0 unless {existed})")
+    return f"clamp_min({selector} - ({start}), 0)"
 
 
 #: Istio's standard request counter (one sidecar/gateway metric for every request).
@@ -113,7 +140,9 @@ DEFAULT_REWARD = _DEFAULTS["reward"]
 DEFAULT_FEEDBACK = _DEFAULTS["feedback"]
 UNREADABLE_OUTPUTS = unreadable_query(SELDON_V1_SERIES)
 
-PLACEHOLDERS = ("namespace", "deployment", "predictor", "window")
+PLACEHOLDERS = ("namespace", "deployment", "predictor", "window", "lookback")
+# Placeholders that take a Prometheus duration.
+DURATIONS = ("window", "lookback")
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
 # Kubernetes' own grammars: namespaces and Seldon predictor names are DNS-1123 labels,
@@ -158,7 +187,7 @@ def validate_value(field_name: str, placeholder: str, value: object) -> str:
     if not isinstance(value, str):
         raise AnalysisConfigError(f"{field_name}: must be a string, got {type(value).__name__}")
     shown = value if len(value) <= 80 else value[:77] + "..."
-    if placeholder == "window":
+    if placeholder in DURATIONS:
         try:
             prometheus_seconds(value)
         except ValueError:
