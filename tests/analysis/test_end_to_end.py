@@ -90,7 +90,7 @@ def test_verdicts_and_numbers_match_what_was_fed(prometheus: Prometheus, exporte
     assert p99.baseline == pytest.approx(1000 * stats.histogram_quantile(0.99, hb))
     assert p99.candidate == pytest.approx(1000 * stats.histogram_quantile(0.99, hc))
     promql = render(Templates().latency, {"namespace": NAMESPACE, "deployment": bad, "predictor": CAND,
-                                          "window": WINDOW})
+                                          "window": WINDOW, "lookback": SPEC["interval"]})
     (prom_q,) = prometheus.query(f"histogram_quantile(0.99, {promql})", at=at)
     assert p99.candidate == pytest.approx(1000 * float(prom_q["value"][1]), rel=1e-9)  # = Prometheus' own
 
