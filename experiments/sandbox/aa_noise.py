@@ -2,8 +2,8 @@
 
 Real, i.e. the operator's own code: the PromQL (`Templates`, rendered by `measure_rewards`
 at each look), the comparison (`measure_rewards` -> `compare_rewards`, either
-`analysis.method`), the window the analyzer passes (whole seconds since the test began,
-`Analyzer.rewards`) and when the rollout decides (`judge_ab_test`: with the window method
+`analysis.method`), the window and lookback the analyzer passes (whole seconds since the
+test began, the analysis interval: `Analyzer.rewards`) and when the rollout decides (`judge_ab_test`: with the window method
 at the first comparison that is decisive, winner or not; with sequential at the first
 winner, else at maxDuration). A/A guard checks are taken to pass.
 
@@ -154,7 +154,7 @@ def one_test(rng: np.random.Generator, p: Profile, templates: Templates, confide
     while at - start < p.max_duration:
         target = Target(NAMESPACE, DEPLOYMENT, *PREDICTORS, window=f"{max(1, int(at - start))}s")
         r = measure_rewards(target, provider, templates, confidence=confidence, min_samples=p.min_samples,
-                            at=at, sequential=sequential)
+                            at=at, sequential=sequential, lookback_s=p.interval)
         # Inconclusive or Error (a reward sum over its count, which two scrape targets can
         # produce) decides nothing: the rollout looks again at the next interval.
         if r.outcome == Outcome.PASS:

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modeldeploy.analysis import AnalysisConfigError, Target, Templates, analyse
+from modeldeploy.analysis.query import QuerySession
 from modeldeploy.analysis.templates import (
     DEFAULT_LATENCY,
     escape_label_value,
@@ -132,3 +133,10 @@ def test_operator_templates_then_object_overrides() -> None:
 def test_durations() -> None:
     assert prometheus_seconds("1h30m") == 5400 and prometheus_seconds("250ms") == 0.25
     assert [format_duration(s) for s in (60, 90, 7200, 0.5, 45)] == ["1m", "90s", "2h", "500ms", "45s"]
+
+
+@pytest.mark.parametrize(("lookback_s", "expected"), [(30.0, "30s"), (120.0, "1m"), (None, "1m")])
+def test_the_lookback_is_the_analysis_interval_capped_at_the_window(lookback_s: float | None, expected: str) -> None:
+    # Longer than the window, a later look's start could reach back across a scrape gap.
+    session = QuerySession(Recorder(), Target("models", "digits", "v1", "v2", window="1m"), lookback_s=lookback_s)
+    assert f"[{expected}] offset 1m)" in session.render(DEFAULT_LATENCY, "v2")
