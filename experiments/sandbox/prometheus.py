@@ -70,6 +70,11 @@ class Prometheus:
     process: ManagedProcess
     _own_workdir: bool = False
 
+    def start_again(self) -> None:
+        """Start the stopped server on its own data (an outage's end) and wait until ready."""
+        self.process.start()
+        self.process.wait_until(lambda: _ready(self.url), STARTUP_TIMEOUT, 0.1)
+
     def set_targets(self, groups: Sequence[TargetGroup]) -> None:
         tmp = self.targets_file.with_suffix(".tmp")
         tmp.write_text(json.dumps([g.to_file_sd() for g in groups]))
@@ -162,8 +167,7 @@ def start(workdir: Path | None = None, scrape_interval: str = "1s",
     prom = Prometheus(f"http://127.0.0.1:{port}", port, workdir, targets_file, proc, own)
     prom.set_targets(targets)
     try:
-        proc.start()
-        proc.wait_until(lambda: _ready(prom.url), STARTUP_TIMEOUT, 0.1)
+        prom.start_again()
         return prom
     except BaseException:
         prom.stop()

@@ -33,22 +33,6 @@ def _count(prom: prom_mod.Prometheus, template: str, deployment: str, window_sta
     return round(sum(float(r["value"][1]) for r in prom.query(promql, at=at)))
 
 
-def _wait_until(t: float) -> None:
-    while time.time() < t:
-        time.sleep(0.05)
-
-
-def _first_scrape_after(prom: prom_mod.Prometheus, instance: str, t: float) -> float:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            return prom.wait_for_scrape(instance, after=t, timeout=30)
-        except OSError:  # still starting: connection refused
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
 def test_a_prometheus_restart_across_a_windows_start_counts_only_the_window(exporter: Exporter, workdir: Path) -> None:
     old, born = f"gap-{uuid.uuid4().hex[:8]}", f"born-{uuid.uuid4().hex[:8]}"
     group = prom_mod.TargetGroup([exporter.instance], labels={"namespace": NAMESPACE})
@@ -61,10 +45,10 @@ def test_a_prometheus_restart_across_a_windows_start_counts_only_the_window(expo
         stopped = time.time()
         exporter.observe(deployment=old, predictor="v1", requests=[[0.02, 300]])  # before the window
         window_start = stopped + 5.0  # the last sample before it is 5 s old: more than LOOKBACK
-        _wait_until(window_start + 0.2)
+        time.sleep(max(0.0, window_start + 0.2 - time.time()))
         exporter.observe(deployment=old, predictor="v1", requests=[[0.02, 7]])  # in it, but never scraped alone
-        prom.process.start()
-        first = _first_scrape_after(prom, exporter.instance, window_start)
+        prom.start_again()
+        first = prom.wait_for_scrape(exporter.instance, after=window_start, timeout=30)
         exporter.observe(deployment=old, predictor="v1", requests=[[0.02, 50]])
         exporter.observe(deployment=born, predictor="v1", requests=[[0.02, 20]])
         at = prom.wait_for_scrape(exporter.instance, after=max(first, time.time()) + 0.05) + 0.3
@@ -73,9 +57,9 @@ def test_a_prometheus_restart_across_a_windows_start_counts_only_the_window(expo
         # (nor are the 7 made before that sample: unknowable, and leaving them out is safe).
         assert _count(prom, DEFAULT_ERRORS, old, window_start, at) == 50
         # What the plain offset counts on the same data: the gap reaches back to the 100.
-        plain = "sum(clamp_min(x - (x offset {{window}} or x * 0), 0))".replace(
-            "x", 'seldon_api_executor_server_requests_seconds_count{deployment_name="{{deployment}}", '
-                 'predictor_name="{{predictor}}", namespace="{{namespace}}"}')
+        x = ('seldon_api_executor_server_requests_seconds_count{deployment_name="{{deployment}}", '
+             'predictor_name="{{predictor}}", namespace="{{namespace}}"}')
+        plain = f"sum(clamp_min({x} - ({x} offset {{{{window}}}} or {x} * 0), 0))"
         assert _count(prom, plain, old, window_start, at) == 357
         # A window whose start has a recent sample counts everything after it, gap or not.
         assert _count(prom, DEFAULT_ERRORS, old, before_gap, at) == 357
