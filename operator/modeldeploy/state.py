@@ -264,6 +264,12 @@ class Status:
     stepObserved: bool = True
     nextActionAt: str | None = None
     rolloutStartedAt: str | None = None
+    # When the candidate first got traffic (or mirroring) in this rollout: the first
+    # stepStartedAt of it. The evidence that accumulates over the rollout starts here, not
+    # at rolloutStartedAt: before it only the baseline serves (while the candidate's pods
+    # start, which can take minutes and load the node), and a comparison of the two
+    # versions over different times measures the times, not the versions.
+    trafficStartedAt: str | None = None
     pauseReason: str | None = None
     pausedFrom: str | None = None
     pendingResult: Mapping[str, str] | None = None

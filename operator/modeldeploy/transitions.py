@@ -44,7 +44,9 @@ class Transitions:
         before the patch, nor a restart between status write, patch and observation,
         shortens the step users see. Runs before any rule reads stepStartedAt."""
         if self.st.stepStartedAt and not self.st.stepObserved and self.obs.applied:
-            self.set(stepStartedAt=iso(self.now), stepObserved=True)
+            # The rollout's first observed routing is when the candidate's evidence can begin.
+            first = {} if self.st.trafficStartedAt else {"trafficStartedAt": iso(self.now)}
+            self.set(stepStartedAt=iso(self.now), stepObserved=True, **first)
 
     def emit(self, reason: str, message: str, warning: bool = False) -> None:
         """A transition: an event, the status message and an entry in status.history."""
@@ -73,8 +75,8 @@ class Transitions:
             phase=PENDING, stableVersion=m.version, stablePredictor=predictor_name(m.version),
             stableModel=dataclasses.asdict(m), candidateVersion=None, candidatePredictor=None,
             candidateModel=None, candidateWeight=0, stepWeight=0, candidateUnreadySince=None, shadow=False,
-            step=0, stepStartedAt=None, rolloutStartedAt=iso(self.now), pauseReason=None, pausedFrom=None,
-            pendingResult=None,
+            step=0, stepStartedAt=None, rolloutStartedAt=iso(self.now), trafficStartedAt=None, pauseReason=None,
+            pausedFrom=None, pendingResult=None,
         )
         self.emit(reason, message)
 
@@ -85,8 +87,8 @@ class Transitions:
             phase=SHADOWING if shadow else self.walk_phase(), candidateVersion=m.version,
             candidatePredictor=predictor_name(m.version, taken=self.st.stablePredictor),
             candidateModel=dataclasses.asdict(m), candidateWeight=0, stepWeight=0, candidateUnreadySince=None,
-            shadow=shadow, step=0, stepStartedAt=None, rolloutStartedAt=iso(self.now), pauseReason=None,
-            pausedFrom=None, pendingResult=None, counters=Counters(),
+            shadow=shadow, step=0, stepStartedAt=None, rolloutStartedAt=iso(self.now), trafficStartedAt=None,
+            pauseReason=None, pausedFrom=None, pendingResult=None, counters=Counters(),
             lastAnalysis=None, abTest=None, outputBins=None, carriedEvidence=None,
         )
         self.emit(reason, f"{prefix}Rolling out {m.version} (stable {self.st.stableVersion}): candidate predictor "

@@ -102,7 +102,10 @@ def test_evidence_from_status() -> None:
     st = Status(rolloutStartedAt="2026-01-01T00:00:00Z", stepStartedAt="2026-01-01T00:02:00Z", candidateWeight=25,
                 step=1)
     ev = Evidence.of_status(st, datetime(2026, 1, 1, 0, 3, tzinfo=timezone.utc))
-    assert ev == Evidence(180.0, 60.0, 0.25)
+    assert ev == Evidence(180.0, 60.0, 0.25)  # a status from before trafficStartedAt existed
+    # Both versions' evidence from the candidate's first traffic, not from the rollout's start.
+    served = replace(st, trafficStartedAt="2026-01-01T00:00:45Z")
+    assert Evidence.of_status(served, datetime(2026, 1, 1, 0, 3, tzinfo=timezone.utc)) == Evidence(135.0, 60.0, 0.25)
     carried = CarriedEvidence("2026-01-01T00:01:30.000Z", {"errors": 2.5})
     assert Evidence.of_status(replace(st, carriedEvidence=carried), datetime(2026, 1, 1, 0, 3, tzinfo=timezone.utc)
                               ).carried == {"errors": 2.5}

@@ -103,6 +103,20 @@ def check_bins(before: rollout.Status, after: rollout.Status) -> None:
         assert after.outputBins != before.outputBins, (after.phase, after.outputBins)
 
 
+def check_traffic_start(before: rollout.Status, after: rollout.Status) -> None:
+    """The evidence start (trafficStartedAt) is the rollout's first observed step: set
+    once the candidate's routing is seen in a walking phase, and never moved within the
+    rollout (crashes, readiness flaps, pauses, step edits included)."""
+    if before.rolloutStartedAt == after.rolloutStartedAt and before.trafficStartedAt:
+        assert after.trafficStartedAt == before.trafficStartedAt, (before.trafficStartedAt, after.trafficStartedAt)
+    if after.phase in (rollout.PROGRESSING, rollout.AB_TESTING, rollout.SHADOWING) and after.stepStartedAt \
+            and after.stepObserved:
+        assert after.trafficStartedAt is not None, after.phase
+        assert rollout.parse_time(after.trafficStartedAt) <= rollout.parse_time(after.stepStartedAt)
+    if after.trafficStartedAt:
+        assert rollout.parse_time(after.trafficStartedAt) >= rollout.parse_time(after.rolloutStartedAt)
+
+
 class CarryCheck:
     """Evidence carried across steps (status.carriedEvidence) counts each look at most
     once, never shrinks within a rollout and starts afresh with each rollout. Every look
@@ -146,6 +160,7 @@ def run(kind: str, step_duration: str, window: float | None, promote_winner: boo
                 command = a[1]
                 d = sim.tick(1, command=command)
             check_tick(sim, before, ready_seen, command, d)
+            check_traffic_start(before, rollout.Status.from_dict(sim.status))
             if offer_bins:
                 check_bins(before, d.status)
             if step_evidence:

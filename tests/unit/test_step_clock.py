@@ -77,3 +77,20 @@ def test_nothing_is_due_for_a_step_nobody_has_seen() -> None:
     later = sim.now + timedelta(seconds=STEP * 10)
     assert rollout.next_action_at(parse(sim.spec), st, sim.now) is None
     assert not rollout.analysis_due(parse(sim.spec), st, later)
+
+
+def test_the_candidates_evidence_starts_at_its_first_observed_traffic_and_stays_there() -> None:
+    """trafficStartedAt: the first step's observed start, kept through later steps and
+    crashes, so that both versions' evidence covers the same time; a new rollout clears it."""
+    sim = canary()
+    first = sim.status["stepStartedAt"]
+    assert sim.status["trafficStartedAt"] == first
+    assert parse_time(first) > parse_time(sim.status["rolloutStartedAt"])  # the candidate had to start first
+    advance_with_crash(sim, crash_before_observe=True)
+    sim.tick(7.5)
+    assert sim.status["stepWeight"] == 25 and sim.status["stepStartedAt"] != first
+    assert sim.status["trafficStartedAt"] == first
+    assert rollout.Status.from_dict(sim.status).trafficStartedAt == first
+    sim.bump("3.0.0")  # superseded: a new rollout, whose candidate has had no traffic yet
+    sim.tick()
+    assert sim.status["candidateVersion"] == "3.0.0" and sim.status["trafficStartedAt"] is None
