@@ -97,9 +97,11 @@ class LoadGenerator:
                 self._count("unreachable")
                 return
             self._count(f"http_{r.status}")
-            version = _served_by(r.data) if r.status == 200 else None
+            version, predicted = _read(r.data) if r.status == 200 else (None, None)
             if version:
                 self._count(f"served_by:{version}")
+                if predicted is not None:
+                    self._count(f"predicted:{version}:{predicted}")
             if not (feedback and version):
                 return
             base = self.feedback_base(version) if self.feedback_base else self.url
@@ -116,8 +118,25 @@ class LoadGenerator:
             self._slots.release()
 
 
-def _served_by(body: bytes) -> str | None:
+def _read(body: bytes) -> tuple[str | None, str | None]:
+    """The version that answered, and the class it predicted as the client sees it (a
+    classifier's score row's argmax, by `names` when given; None for other outputs): the
+    clients' side of the outputs the operator reads from Prometheus, for diagnosis."""
     try:
-        return str(json.loads(body)["meta"]["tags"]["model_version"])
-    except (ValueError, KeyError, TypeError):
-        return None
+        msg = json.loads(body)
+    except ValueError:
+        return None, None
+    try:
+        version = str(msg["meta"]["tags"]["model_version"])
+    except (KeyError, TypeError):
+        version = None
+    try:
+        data = msg["data"]
+        row = data["ndarray"][0]
+        names = data.get("names") or []
+        if not isinstance(row, list) or len(row) < 2:
+            return version, None
+        i = max(range(len(row)), key=row.__getitem__)
+        return version, str(names[i]) if len(names) == len(row) else str(i)
+    except (KeyError, TypeError, IndexError, ValueError):
+        return version, None

@@ -88,6 +88,7 @@ class Timeline:
             "t": round(time.time() - self.started, 2), "phase": st.get("phase"),
             "stable": st.get("stableVersion"), "candidate": st.get("candidateVersion"),
             "predictor": st.get("candidatePredictor"), "rollout_started": st.get("rolloutStartedAt"),
+            "traffic_started": st.get("trafficStartedAt"),
             "weight": st.get("candidateWeight", 0), "step": st.get("step"),
             "analysis": st.get("lastAnalysis"), "counters": st.get("counters"), "router": served,
             "available": available, "deployments": sorted(entries),

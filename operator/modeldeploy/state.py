@@ -204,6 +204,8 @@ class CarriedEvidence:
     carried into the next one (the error check's failure test, whose premise - a constant
     routing share - holds only within a step). `logE` maps a check's name to the sum of
     the log e-values of its earlier steps; `through` is the time of the latest look folded in.
+    `strata` maps a check stratified by step (latency, outputs) to its earlier steps'
+    summed (score, information) per key, which its test adds to the current step's.
 
     Why a product is valid: each step's e-value is a test supermartingale that starts
     at 1 with the step, given everything before it, so the product over steps is one for
@@ -214,13 +216,17 @@ class CarriedEvidence:
 
     through: str
     logE: Mapping[str, float] = field(default_factory=dict)
+    strata: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CarriedEvidence:
-        return cls(str(d.get("through") or ""), {str(k): float(v) for k, v in (d.get("logE") or {}).items()})
+        strata = {str(name): {str(k): (float(v[0]), float(v[1])) for k, v in (keys or {}).items()}
+                  for name, keys in (d.get("strata") or {}).items()}
+        return cls(str(d.get("through") or ""), {str(k): float(v) for k, v in (d.get("logE") or {}).items()}, strata)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"through": self.through, "logE": dict(self.logE)}
+        return {"through": self.through, "logE": dict(self.logE),
+                "strata": {name: {k: list(v) for k, v in keys.items()} for name, keys in self.strata.items()}}
 
     @classmethod
     def fold(cls, carried: CarriedEvidence | None, last: LastAnalysis | None) -> CarriedEvidence | None:
@@ -230,12 +236,19 @@ class CarriedEvidence:
         if last is None or at is None or (through is not None and at <= through):
             return carried
         steps = {str(c["name"]): float(c["step_log_e"]) for c in last.checks if c.get("step_log_e") is not None}
-        if not steps:
+        strata = {str(c["name"]): c["step_strata"] for c in last.checks if c.get("step_strata")}
+        if not steps and not strata:
             return carried
         total = dict(carried.logE) if carried else {}
         for name, log_e in steps.items():
             total[name] = total.get(name, 0.0) + log_e
-        return cls(last.time, total)
+        summed = {name: dict(keys) for name, keys in (carried.strata if carried else {}).items()}
+        for name, keys in strata.items():
+            into = summed.setdefault(name, {})
+            for k, (score, information) in keys.items():
+                s0, i0 = into.get(k, (0.0, 0.0))
+                into[k] = (s0 + float(score), i0 + float(information))
+        return cls(last.time, total, summed)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +54,10 @@ class CheckResult:
     # A test that restarts with every step (errorRate's failure test): the log e-value of
     # this step alone, which the rollout carries into the next (state.CarriedEvidence).
     step_log_e: float | None = None
+    # A test stratified by step (latency, outputs): this step's stratum, per key (an output
+    # class; "" for the latency shift) its score and information, which the rollout
+    # carries into the next step (state.CarriedEvidence) and adds up.
+    step_strata: Mapping[str, tuple[float, float]] | None = None
 
     @property
     def collecting(self) -> bool:
@@ -68,6 +73,8 @@ class CheckResult:
                   "lower", "upper", "margin", "pass_margin", "step_log_e"):
             if k in d:
                 d[k] = float(f"{d[k]:.6g}")
+        if self.step_strata is not None:
+            d["step_strata"] = {k: [float(f"{x:.9g}") for x in v] for k, v in self.step_strata.items()}
         return d
 
 

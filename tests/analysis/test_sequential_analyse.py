@@ -49,11 +49,18 @@ def test_windows_and_verdicts() -> None:
     def windows(kind: str) -> set[str]:
         return {re.search(r"offset (\d+[smh])", q).group(1) for q in prom.queries if kind in q}  # type: ignore[union-attr]
 
-    # Latency and outputs accumulate over the rollout; errors read the step too (the share).
-    assert windows("_bucket") == windows("predictions_total") == {"10m"}
-    assert windows("_count") == {"10m", "1m"}
+    # Every check reads the rollout and the step: latency and outputs compare step by step
+    # (their counts shown are the rollout's), errors' failure test needs the step's share.
+    assert windows("_bucket") == windows("predictions_total") == windows("_count") == {"10m", "1m"}
     assert [c.method for c in r.checks] == [SEQUENTIAL] * 3
-    assert r.outcome == Outcome.PASS, r.summary()  # 600 candidate requests like the baseline: within the pass margins
+    assert {c.name: c.n_candidate for c in r.checks} == {"p99": 600, "errors": 600, "outputs": 600}
+    # The step alone (60 candidate requests) shows too little to pass latency; with the nine
+    # earlier minutes' strata carried (status.carriedEvidence) the same look passes.
+    strata = {c.name: c.step_strata for c in r.checks if c.step_strata}
+    assert set(strata) == {"p99", "outputs"} and r.outcome == Outcome.INCONCLUSIVE, r.summary()
+    earlier = {name: {k: (9 * score, 9 * info) for k, (score, info) in keys.items()} for name, keys in strata.items()}
+    later = analyse_sequential(SPEC, TARGET, Recorder(), Evidence(600, 60, 0.1, strata=earlier), at=0.0)
+    assert later.outcome == Outcome.PASS, later.summary()  # like 600 candidate requests in one stratum
 
 
 def test_errors_fail_on_the_step_window() -> None:

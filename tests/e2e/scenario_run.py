@@ -13,7 +13,26 @@ from sandbox import scenarios
 def run(sandbox: object, name: str) -> scenarios.Result:
     result = scenarios.run(sandbox, scenarios.SCENARIOS[name])
     print(f"{name}: {result.row()}")
+    seen = client_outputs(result)
+    if seen:
+        print(f"{name}: classes as the clients saw them: {seen}")
     return result
+
+
+def client_outputs(r: scenarios.Result) -> dict[str, str]:
+    """Each version's predicted classes as the load generator read them from the responses,
+    over the whole run: beside the operator's counts (the failure's reason), a gap between
+    the two points at the counting, agreement at the model or its inputs."""
+    by: dict[str, dict[str, int]] = {}
+    for key, n in r.load.items():
+        if key.startswith("predicted:"):
+            _, version, label = key.split(":", 2)
+            by.setdefault(version, {})[label] = n
+    out = {}
+    for version, counts in sorted(by.items()):
+        total = sum(counts.values())
+        out[version] = f"{total} responses: " + " ".join(f"{k} {v / total:.1%}" for k, v in sorted(counts.items()))
+    return out
 
 
 def outputs_by_class(sandbox: Any, r: scenarios.Result) -> dict[str, Any]:
@@ -23,10 +42,10 @@ def outputs_by_class(sandbox: Any, r: scenarios.Result) -> dict[str, Any]:
     points = list(reversed(r.timeline.points))
     last = next((p["analysis"] for p in points if p["analysis"]), None)
     candidate = next((p["predictor"] for p in points if p["predictor"]), None)
-    started = next((p["rollout_started"] for p in points if p.get("rollout_started")), None)
+    started = next((p["traffic_started"] for p in points if p.get("traffic_started")), None)
     if last is None or candidate is None or started is None:
         return {}
-    # The sequential outputs check counts since the rollout began (sequential_analyse.py).
+    # The sequential outputs check counts since the candidate's first traffic (sequential_analyse.py).
     at, since = parse_time(last["time"]), parse_time(started)
     window = f"{max(1, int((at - since).total_seconds()))}s"
     baseline = predictor_name(sandbox.version(scenarios.SCENARIOS[r.scenario].baseline))

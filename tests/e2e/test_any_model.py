@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from .scenario_run import run
+from .scenario_run import outputs_by_class, run
 
 
 def test_a_drifted_regressor_is_rolled_back_on_bins_fixed_from_the_stable_outputs(sandbox) -> None:
@@ -34,7 +34,7 @@ def test_a_drifted_regressor_is_rolled_back_on_bins_fixed_from_the_stable_output
 @pytest.mark.soak
 def test_a_healthy_regressor_is_promoted(sandbox) -> None:
     r = run(sandbox, "regressor-healthy")
-    assert r.result == "Promoted", r.reason
+    assert r.result == "Promoted", (r.reason, outputs_by_class(sandbox, r))
     assert r.final_traffic == {"1.1.0": 100}
     assert r.final_status["outputBins"]["version"] == "1.0.0"
 
@@ -51,7 +51,7 @@ def test_a_skewed_prepackaged_classifier_is_rolled_back_on_its_class_counts(sand
 @pytest.mark.soak
 def test_a_healthy_prepackaged_classifier_is_promoted(sandbox) -> None:
     r = run(sandbox, "prepackaged-healthy")
-    assert r.result == "Promoted", r.reason
+    assert r.result == "Promoted", (r.reason, outputs_by_class(sandbox, r))
     assert r.final_traffic == {"1.1.0": 100}
 
 
@@ -66,5 +66,5 @@ def test_a_skewed_custom_image_is_rolled_back_on_the_monitors_class_counts(sandb
 @pytest.mark.soak
 def test_a_healthy_custom_image_is_promoted(sandbox) -> None:
     r = run(sandbox, "custom-healthy")
-    assert r.result == "Promoted", r.reason
+    assert r.result == "Promoted", (r.reason, outputs_by_class(sandbox, r))
     assert r.final_traffic == {"2.0.0": 100}

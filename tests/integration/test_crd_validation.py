@@ -213,3 +213,23 @@ def test_every_analysis_field_survives_the_schema_and_parses(api, crds, namespac
     parsed = parse_analysis(stored)
     assert [m.name for m in parsed.metrics] == ["p99", "errors", "outputs", "custom"]
     assert parsed.method == "window" and [m.max_increase for m in parsed.metrics[:2]] == [0.25, 0.005]  # type: ignore[union-attr]
+
+
+def test_the_rollouts_carried_evidence_survives_the_status_schema(api, crds, namespace) -> None:
+    """The status the operator writes and reads back across steps (the evidence start, each
+    step's carried e-values and strata) is not pruned by the CRD's structural schema: a
+    pruned stratum would silently restart a test's evidence with every step."""
+    from modeldeploy.state import CarriedEvidence, Status
+
+    api_ = client.CustomObjectsApi(api)
+    name = VALID["metadata"]["name"]
+    api_.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, VALID)
+    carried = CarriedEvidence("2026-01-01T00:02:00.000Z", {"errors": 1.25},
+                              {"p99": {"": (3.5, 15.0)}, "outputs": {"0": (1.0, 4.0), "t:1": (-1.5, 4.25)}})
+    status = Status(phase="Progressing", rolloutStartedAt="2026-01-01T00:00:00.000Z",
+                    trafficStartedAt="2026-01-01T00:00:40.000Z", carriedEvidence=carried)
+    api_.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, {"status": status.to_dict()})
+    stored = api_.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)["status"]
+    back = Status.from_dict(stored)
+    assert back.trafficStartedAt == status.trafficStartedAt
+    assert back.carriedEvidence == carried

@@ -105,6 +105,25 @@ def test_carried_evidence_round_trips_and_folds_each_look_once() -> None:
     assert CarriedEvidence.fold(None, no_step_test) is None
 
 
+def test_carried_strata_add_up_step_by_step_and_survive_the_api() -> None:
+    """A stratified check's (score, information) per key: each step's look folded once,
+    keys of either side kept, and the status's JSON round trip loses nothing."""
+    first = LastAnalysis("2026-01-01T00:01:00.000Z", "Pass", checks=(
+        {"name": "p99", "step_strata": {"": [2.0, 10.0]}},
+        {"name": "outputs", "step_strata": {"0": [1.0, 4.0], "1": [-1.0, 4.0]}}))
+    carried = CarriedEvidence.fold(None, first)
+    assert carried == CarriedEvidence(first.time, {}, {"p99": {"": (2.0, 10.0)},
+                                                      "outputs": {"0": (1.0, 4.0), "1": (-1.0, 4.0)}})
+    second = LastAnalysis("2026-01-01T00:02:00.000Z", "Pass", checks=(
+        {"name": "p99", "step_strata": {"": [1.0, 5.0]}}, {"name": "outputs", "step_strata": {"2": [0.5, 2.0]}},
+        {"name": "errors", "step_log_e": 1.0}))
+    both = CarriedEvidence.fold(carried, second)
+    assert both is not None and both.logE == {"errors": 1.0}
+    assert both.strata == {"p99": {"": (3.0, 15.0)}, "outputs": {"0": (1.0, 4.0), "1": (-1.0, 4.0), "2": (0.5, 2.0)}}
+    assert CarriedEvidence.fold(both, second) == both
+    assert Status.from_dict(json.loads(json.dumps(Status(carriedEvidence=both).to_dict()))).carriedEvidence == both
+
+
 def test_output_bins_are_recorded_once_per_rollout_and_cleared_by_the_next() -> None:
     bins = OutputBins((106.0, 158.0), "1.0.0", 400, "2026-01-01T00:00:00.000Z", "2026-01-01T01:00:00.000Z")
     assert OutputBins.from_dict(json.loads(json.dumps(bins.to_dict()))) == bins

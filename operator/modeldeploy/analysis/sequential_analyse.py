@@ -49,6 +49,8 @@ class Evidence:
     carried: Mapping[str, float] = field(default_factory=dict)
     # The rollout's previous look, its checks by name (status.lastAnalysis); None before the first.
     previous: Mapping[str, Mapping[str, Any]] | None = None
+    # Per check stratified by step, the earlier steps' (score, information) per key.
+    strata: Mapping[str, Mapping[str, tuple[float, float]]] = field(default_factory=dict)
 
     def fitted_before(self, name: str) -> bool:
         """Could an earlier look of this rollout already fit check `name` (at least
@@ -78,10 +80,15 @@ class Evidence:
         if steps and not status.shadow and status.phase == PROGRESSING:
             exposure = next((w for w in sorted(steps) if w > status.candidateWeight), 100) / 100
         carried = status.carriedEvidence.logE if status.carriedEvidence else {}
+        strata = status.carriedEvidence.strata if status.carriedEvidence else {}
         last = status.lastAnalysis
         previous = {str(c.get("name")): c for c in last.checks} if last is not None else None
         return cls((now - rollout_start).total_seconds(), (now - step_start).total_seconds(), share, exposure,
-                   dict(carried), previous)
+                   dict(carried), previous, dict(strata))
+
+    def stratum(self, name: str, key: str = "") -> tuple[float, float]:
+        """Check `name`'s earlier steps' (score, information) for `key`; (0, 0) for none."""
+        return self.strata.get(name, {}).get(key, (0.0, 0.0))
 
 
 def _window(seconds: float) -> str:

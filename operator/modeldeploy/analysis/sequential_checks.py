@@ -141,8 +141,26 @@ def _latency_log_e(d: float, info: float, fail_log: float, alpha: float,
     return log_rest, alpha * (1 - share), f"; first-look test z = {z:.2f} (fails above {z_crit:.2f})"
 
 
+def _shift_stratum(baseline: stats.Buckets, candidate: stats.Buckets) -> tuple[float, float]:
+    """(score, information) of one step's fitted log slow-down: delta / var and 1 / var;
+    (0, 0) while the step has too few requests, or all in one bucket, to fit."""
+    n_b, n_c = stats.histogram_total(baseline), stats.histogram_total(candidate)
+    if math.isnan(n_b) or math.isnan(n_c) or min(n_b, n_c) < MIN_OBSERVATIONS:
+        return 0.0, 0.0
+    base, cand = stats.common_buckets(baseline, candidate)
+    counts_b, counts_c = stats.bucket_counts(base), stats.bucket_counts(cand)
+    if sum(1 for b, c in zip(counts_b, counts_c) if b > 0 or c > 0) < 2:
+        return 0.0, 0.0
+    shift = binned.fit_shift([le for le, _ in base], counts_b, counts_c)
+    if not 0 < shift.var < math.inf:
+        return 0.0, 0.0
+    return shift.delta / shift.var, 1.0 / shift.var
+
+
 def latency(name: str, baseline: stats.Buckets, candidate: stats.Buckets, margins: Margins,
-            quantile: float = 0.99, first_look: bool = False) -> CheckResult:
+            quantile: float = 0.99, first_look: bool = False,
+            step: tuple[stats.Buckets, stats.Buckets] | None = None,
+            carried: tuple[float, float] = (0.0, 0.0)) -> CheckResult:
     """Is the candidate slower than the baseline by more than the margin (a ratio)?
 
     The effect is the candidate's slow-down fitted from the whole histograms
@@ -153,6 +171,15 @@ def latency(name: str, baseline: stats.Buckets, candidate: stats.Buckets, margin
     slow-down it moves by the same ratio as the fitted one. ``first_look``: no earlier
     look of this rollout had MIN_OBSERVATIONS per version (`Evidence.fitted_before`), so the
     fixed-sample test of `_latency_log_e` runs at most once, at the first look that fits.
+
+    Stratified by step: ``step`` is this step's pair of histograms (``baseline`` and
+    ``candidate`` are the rollout's, for the counts and quantiles shown), fitted on its
+    own and added to the ``carried`` (score, information) of the earlier steps: inverse-
+    variance weights, one estimate. Pooling the steps instead compares the candidate's
+    requests, most from the later steps where it has more of the traffic, with the
+    baseline's, most from the earlier ones: when latency changes from step to step (the
+    load each version carries changes with its weight; the cluster's load changes with
+    the hour) that measures the steps, not the versions. Without ``step``, one stratum.
     """
     n_b, n_c = stats.histogram_total(baseline), stats.histogram_total(candidate)
     if math.isnan(n_b) or math.isnan(n_c):
@@ -166,14 +193,24 @@ def latency(name: str, baseline: stats.Buckets, candidate: stats.Buckets, margin
     used = {i for i, c in enumerate(counts_b) if c > 0} | {i for i, c in enumerate(counts_c) if c > 0}
     if len(used) == 1:
         return _one_bucket(name, base, used.pop(), nb, nc)
-    shift = binned.fit_shift([le for le, _ in base], counts_b, counts_c)
-    d, info = shift.delta, (1.0 / shift.var if shift.var > 0 else 0.0)
+    stratified = step is not None
+    if step is None:
+        step, carried = (baseline, candidate), (0.0, 0.0)
+    this = _shift_stratum(*step)
+    strata = {"": this} if stratified else None
+    score, info = carried[0] + this[0], carried[1] + this[1]
+    if info <= 0:
+        return CheckResult(name, Outcome.INCONCLUSIVE,
+                           f"collecting: this step has too few requests of each version to compare yet ({nc} "
+                           f"candidate and {nb} baseline in the rollout); the test compares the versions step by "
+                           "step", n_baseline=nb, n_candidate=nc, method=SEQUENTIAL, step_strata=strata)
+    d = score / info
     fail_log = math.log1p(margins.fail)
     pass_log = math.log1p(margins.passing) * margins.scale
     passing = math.expm1(pass_log)
     rho_fail, rho_pass = _latency_rho(fail_log), 1 / max(pass_log, 0.02) ** 2
     log_e, alpha_mix, first_note = _latency_log_e(d, info, fail_log, margins.alpha, first_look)
-    log_e_pass = seq.one_sided_log_e(-info * (d - pass_log), info, rho_pass) if info > 0 else 0.0
+    log_e_pass = seq.one_sided_log_e(-info * (d - pass_log), info, rho_pass)
     r_fail = seq.mixture_radius(info, alpha_mix, rho_fail)
     r_pass = seq.mixture_radius(info, margins.beta, rho_pass)
     outcome = (Outcome.FAIL if log_e >= math.log(1 / margins.alpha) else
@@ -197,7 +234,7 @@ def latency(name: str, baseline: stats.Buckets, candidate: stats.Buckets, margin
     return CheckResult(name, outcome, msg, baseline=qb * 1000, candidate=qc * 1000, threshold=1 / margins.alpha,
                        n_baseline=nb, n_candidate=nc, statistic=est, p_value=min(1.0, math.exp(-log_e)),
                        method=SEQUENTIAL, e_value=math.exp(min(log_e, 700.0)), alpha=margins.alpha, estimate=est,
-                       lower=lo, upper=hi, margin=margins.fail, pass_margin=passing)
+                       lower=lo, upper=hi, margin=margins.fail, pass_margin=passing, step_strata=strata)
 
 
 def _one_bucket(name: str, base: stats.Buckets, i: int, nb: int, nc: int) -> CheckResult:
@@ -316,8 +353,29 @@ def error_rate(name: str, step_baseline: Mapping[str, float], step_candidate: Ma
 
 # --- outputs ----------------------------------------------------------------------------
 
+def _share_strata(baseline: Mapping[str, float], candidate: Mapping[str, float],
+                  classes: list[str]) -> dict[str, tuple[float, float]]:
+    """Per class, (score, information) of one step's difference of shares (candidate minus
+    baseline) with the pooled variance: a score test, since under "same distribution" the
+    pooled variance is the right one, while a version's own p(1 - p) shrinks exactly when
+    its share is low by chance, which would overstate the evidence. (0, 0) while the step
+    has too few predictions of either version."""
+    nb, nc = sum(baseline.values()), sum(candidate.values())
+    if min(nb, nc) < MIN_OBSERVATIONS:
+        return {k: (0.0, 0.0) for k in classes}
+    out = {}
+    for k in classes:
+        xb, xc = baseline.get(k, 0.0), candidate.get(k, 0.0)
+        pooled = (xb + xc + 0.5) / (nb + nc + 1)
+        var = max(pooled * (1 - pooled), 1e-6) * (1 / nc + 1 / nb)
+        out[k] = ((xc / nc - xb / nb) / var, 1 / var)
+    return out
+
+
 def output_distribution(name: str, baseline: Mapping[str, float], candidate: Mapping[str, float],
-                        js_limit: float, alpha: float) -> CheckResult:
+                        js_limit: float, alpha: float,
+                        step: tuple[Mapping[str, float], Mapping[str, float]] | None = None,
+                        carried: Mapping[str, tuple[float, float]] | None = None) -> CheckResult:
     """Has the distribution of predicted classes shifted? A guard: it fails or passes.
 
     Evidence: for every class, a Gaussian-mixture e-value for "the class's share is the
@@ -328,6 +386,13 @@ def output_distribution(name: str, baseline: Mapping[str, float], candidate: Map
     the false-fail probability <= alpha. There is no non-inferiority pass: showing that
     two distributions are within JS 0.05 of each other takes tens of thousands of
     predictions, so the other checks decide when a step has seen enough.
+
+    Stratified by step like `latency`: ``step`` is this step's pair of counts and
+    ``carried`` the earlier steps' (score, information) per class; ``baseline`` and
+    ``candidate`` (the rollout's) give the counts and the distance shown. Pooled, a
+    change of inputs from step to step (the hour's mix of users) would read as a shift
+    of the candidate, which has more of the later steps' traffic. Without ``step``, one
+    stratum.
     """
     classes = sorted(set(baseline) | set(candidate))
     b = [baseline.get(k, 0.0) for k in classes]
@@ -335,20 +400,25 @@ def output_distribution(name: str, baseline: Mapping[str, float], candidate: Map
     nb, nc = int(round(sum(b))), int(round(sum(c)))
     if min(nb, nc) < MIN_OBSERVATIONS:
         return _collecting(name, "predictions", nb, nc, MIN_OBSERVATIONS)
+    stratified = step is not None
+    if step is None:
+        step, carried = (baseline, candidate), None
+    this = _share_strata(step[0], step[1], sorted(set(classes) | set(step[0]) | set(step[1])))
+    earlier = carried or {}
     log_es, worst = [], (-math.inf, classes[0])
-    for k, xb, xc in zip(classes, b, c):
-        pooled = (xb + xc + 0.5) / (nb + nc + 1)
-        pooled_var = pooled * (1 - pooled)
-
-        def moments(x: float, n: int) -> seq.Moments:
-            # The pooled variance for both (a score test): under "same distribution" it is
-            # the right one, while a version's own p(1 - p) shrinks exactly when its share
-            # is low by chance, which would overstate the evidence.
-            return seq.Moments(n, x / n, pooled_var)  # noqa: B023 - called within this iteration
-
-        t = seq.normal_mixture(moments(xc, nc), moments(xb, nb), 0.0, alpha, SHARE_RHO, 1e-6)
-        log_es.append(t.log_e)
-        worst = max(worst, (t.log_e, k))
+    for k in sorted(set(this) | set(earlier)):
+        score = this.get(k, (0.0, 0.0))[0] + earlier.get(k, (0.0, 0.0))[0]
+        info = this.get(k, (0.0, 0.0))[1] + earlier.get(k, (0.0, 0.0))[1]
+        # The two-sided Gaussian mixture (`sequential.normal_mixture`) from the summed score.
+        log_e = 0.5 * math.log(SHARE_RHO / (info + SHARE_RHO)) + score * score / (2 * (info + SHARE_RHO))
+        log_es.append(log_e)
+        worst = max(worst, (log_e, k))
+    strata = this if stratified else None
+    if all(info <= 0 for _, info in (*this.values(), *earlier.values())):
+        return CheckResult(name, Outcome.INCONCLUSIVE,
+                           f"collecting: this step has too few predictions of each version to compare yet ({nc} "
+                           f"candidate and {nb} baseline in the rollout); the test compares the versions step by "
+                           "step", n_baseline=nb, n_candidate=nc, method=SEQUENTIAL, step_strata=strata)
     log_e = seq.average_e(log_es)
     js = stats.jensen_shannon(b, c)
     moved = worst[1]
@@ -363,4 +433,5 @@ def output_distribution(name: str, baseline: Mapping[str, float], candidate: Map
         outcome, msg = Outcome.PASS, f"no evidence of a shift: {shown}"
     return CheckResult(name, outcome, msg, candidate=js, threshold=1 / alpha, n_baseline=nb, n_candidate=nc,
                        statistic=js, p_value=min(1.0, math.exp(-log_e)), method=SEQUENTIAL,
-                       e_value=math.exp(min(log_e, 700.0)), alpha=alpha, estimate=js, margin=js_limit)
+                       e_value=math.exp(min(log_e, 700.0)), alpha=alpha, estimate=js, margin=js_limit,
+                       step_strata=strata)

@@ -51,6 +51,10 @@ def sequential(metric: LatencyMetric, look: SequentialLook) -> CheckResult:
     got = both(metric.name, look.rollout, lambda s, p: s.histogram(look.templates.latency, p))
     if isinstance(got, CheckResult):
         return got
+    step = both(metric.name, look.step, lambda s, p: s.histogram(look.templates.latency, p))
+    if isinstance(step, CheckResult):
+        return step
     m = sc.Margins.of(metric.max_increase, sc.DEFAULT_LATENCY_PASS_MARGIN, metric.significance, look.beta,
                       look.evidence.exposure)
-    return sc.latency(metric.name, *got, m, metric.quantile, first_look=not look.evidence.fitted_before(metric.name))
+    return sc.latency(metric.name, *got, m, metric.quantile, first_look=not look.evidence.fitted_before(metric.name),
+                      step=step, carried=look.evidence.stratum(metric.name))

@@ -96,6 +96,10 @@ def sequential(metric: OutputMetric, look: SequentialLook) -> CheckResult:
     got = _counts(metric, look.rollout, look, SEQUENTIAL)
     if isinstance(got, CheckResult):
         return got
+    step = _counts(metric, look.step, look, SEQUENTIAL)
+    if isinstance(step, CheckResult):
+        return step
     # PSI has no sequential test here; a PSI-only metric keeps the default JS limit.
     limit = metric.js_limit if metric.js_limit is not None else DEFAULT_MAX_JENSEN_SHANNON
-    return sc.output_distribution(metric.name, *got, limit, metric.significance)
+    return sc.output_distribution(metric.name, *got, limit, metric.significance, step=step,
+                                  carried=look.evidence.strata.get(metric.name))
