@@ -14,7 +14,8 @@ Which counts, and why:
   a step, so it reads the counts since the step began (`since_step_s`) and multiplies its
   e-value with those of the earlier steps (`Evidence.carried`, from status.carriedEvidence):
   one test for the whole rollout at the full alpha. Its pass test is two-sample and uses
-  the counts since the rollout began.
+  the counts since the candidate's first traffic, pooled over the steps (not stratified
+  yet: a change between steps can bias it either way).
 
 Pure except through the provider, like `analyse`.
 """
