@@ -3,13 +3,15 @@
 Which counts, and why:
 
 * latency and outputs: everything since the candidate's first traffic
-  (`Evidence.since_rollout_s`, from status.trafficStartedAt). Their tests are two-sample
-  (each version's requests are a sample of that version), and evidence keeps accumulating
-  across steps: a later step starts with all the earlier evidence instead of from nothing.
-  Not since the rollout began: until the candidate is ready only the baseline serves, and
-  its requests from then (while the candidate's pods start and load the node) are from
-  another time than any of the candidate's. In the sandbox that alone read a candidate
-  7-14 % faster than it was.
+  (`Evidence.since_rollout_s`, from status.trafficStartedAt) for the counts shown, and
+  compared step by step: each step's counts (`since_step_s`) are a stratum of their own,
+  and the earlier steps' strata come from status.carriedEvidence (`Evidence.strata`), so a
+  later step starts with all the earlier evidence instead of from nothing, and a change
+  between steps is not read as a difference between the versions
+  (`sequential_checks.latency` says why). Not since the rollout began: until the candidate
+  is ready only the baseline serves, and its requests from then (while the candidate's
+  pods start and load the node) are from another time than any of the candidate's. In
+  the sandbox that alone read a candidate 7-14 % faster than it was.
 * errors: the failure test conditions on the routing share, which is constant only within
   a step, so it reads the counts since the step began (`since_step_s`) and multiplies its
   e-value with those of the earlier steps (`Evidence.carried`, from status.carriedEvidence):
