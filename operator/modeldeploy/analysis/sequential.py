@@ -263,6 +263,13 @@ def one_sided_log_e(score: float, information: float, rho: float) -> float:
     return math.log(2.0) + 0.5 * math.log(rho / v) + 0.5 * z * z + special.log_ndtr(z)
 
 
+def two_sided_log_e(score: float, information: float, rho: float) -> float:
+    """log e-value against "drift == 0" from the score S = I (d_hat - margin): the
+    Gaussian mixture over lambda ~ N(0, 1/rho), closed form
+    sqrt(rho / (I + rho)) exp(S^2 / 2(I + rho)) (`mixture_radius` is its boundary)."""
+    return 0.5 * math.log(rho / (information + rho)) + score * score / (2 * (information + rho))
+
+
 def normal_mixture(candidate: Moments, baseline: Moments, margin: float, alpha: float, rho: float,
                    min_var: float) -> MixtureTest:
     """Two-sample mixture test of mean_c - mean_b against `margin`, with a 1 - alpha CS.
@@ -275,10 +282,8 @@ def normal_mixture(candidate: Moments, baseline: Moments, margin: float, alpha: 
     var = max(candidate.var, min_var) / candidate.n + max(baseline.var, min_var) / baseline.n
     info = 1.0 / var
     d = candidate.mean - baseline.mean
-    s = info * (d - margin)
-    log_e = 0.5 * math.log(rho / (info + rho)) + s * s / (2 * (info + rho))
     r = mixture_radius(info, alpha, rho)
-    return MixtureTest(d, info, log_e, d - r, d + r)
+    return MixtureTest(d, info, two_sided_log_e(info * (d - margin), info, rho), d - r, d + r)
 
 
 def average_e(log_es: Sequence[float]) -> float:

@@ -403,25 +403,21 @@ def output_distribution(name: str, baseline: Mapping[str, float], candidate: Map
     stratified = step is not None
     if step is None:
         step, carried = (baseline, candidate), None
-    this = _share_strata(step[0], step[1], sorted(set(classes) | set(step[0]) | set(step[1])))
+    # The step's classes are among the rollout's: its window lies inside the rollout's.
+    this = _share_strata(step[0], step[1], classes)
     earlier = carried or {}
-    log_es, worst = [], (-math.inf, classes[0])
-    for k in sorted(set(this) | set(earlier)):
-        score = this.get(k, (0.0, 0.0))[0] + earlier.get(k, (0.0, 0.0))[0]
-        info = this.get(k, (0.0, 0.0))[1] + earlier.get(k, (0.0, 0.0))[1]
-        # The two-sided Gaussian mixture (`sequential.normal_mixture`) from the summed score.
-        log_e = 0.5 * math.log(SHARE_RHO / (info + SHARE_RHO)) + score * score / (2 * (info + SHARE_RHO))
-        log_es.append(log_e)
-        worst = max(worst, (log_e, k))
     strata = this if stratified else None
-    if all(info <= 0 for _, info in (*this.values(), *earlier.values())):
+    summed = {k: (this.get(k, (0.0, 0.0))[0] + earlier.get(k, (0.0, 0.0))[0],
+                  this.get(k, (0.0, 0.0))[1] + earlier.get(k, (0.0, 0.0))[1]) for k in sorted(set(this) | set(earlier))}
+    if all(info <= 0 for _, info in summed.values()):
         return CheckResult(name, Outcome.INCONCLUSIVE,
                            f"collecting: this step has too few predictions of each version to compare yet ({nc} "
                            f"candidate and {nb} baseline in the rollout); the test compares the versions step by "
                            "step", n_baseline=nb, n_candidate=nc, method=SEQUENTIAL, step_strata=strata)
-    log_e = seq.average_e(log_es)
+    log_es = {k: seq.two_sided_log_e(score, info, SHARE_RHO) for k, (score, info) in summed.items()}
+    moved = max(log_es, key=lambda k: (log_es[k], k))
+    log_e = seq.average_e(list(log_es.values()))
     js = stats.jensen_shannon(b, c)
-    moved = worst[1]
     shown = (f"JS distance {js:.3f} (limit {js_limit:g}); e-value {_e(log_e)} (fails at {1 / alpha:g}); "
              f"class {moved!r} {baseline.get(moved, 0.0) / nb:.1%} -> {candidate.get(moved, 0.0) / nc:.1%}; "
              f"{nc}/{nb} predictions")

@@ -71,10 +71,12 @@ def unreadable_outputs(name: str, session: QuerySession) -> CheckResult | None:
 
 
 def _counts(metric: OutputMetric, session: QuerySession, look: WindowLook | SequentialLook,
-            method: str | None) -> tuple[dict[str, float], dict[str, float]] | CheckResult:
-    """Both versions' output counts, merged into the regressor's bins if it has them."""
-    if unreadable := unreadable_outputs(metric.name, session):
-        return unreadable
+            method: str | None, unreadable: bool = True) -> tuple[dict[str, float], dict[str, float]] | CheckResult:
+    """Both versions' output counts, merged into the regressor's bins if it has them;
+    `unreadable`: ask first whether the monitor could read them (once per look is enough:
+    a window inside one already asked about has nothing new to say)."""
+    if unreadable and (found := unreadable_outputs(metric.name, session)):
+        return found
     got = both(metric.name, session, lambda s, p: s.by(look.templates.outputs, p, CLASS_LABEL))
     if isinstance(got, CheckResult):
         return got
@@ -96,7 +98,7 @@ def sequential(metric: OutputMetric, look: SequentialLook) -> CheckResult:
     got = _counts(metric, look.rollout, look, SEQUENTIAL)
     if isinstance(got, CheckResult):
         return got
-    step = _counts(metric, look.step, look, SEQUENTIAL)
+    step = _counts(metric, look.step, look, SEQUENTIAL, unreadable=False)
     if isinstance(step, CheckResult):
         return step
     # PSI has no sequential test here; a PSI-only metric keeps the default JS limit.
