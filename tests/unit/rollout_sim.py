@@ -56,8 +56,9 @@ class Sim:
     # Offer freshly fixed regressor bins (different every time) with every analysis, as the
     # shell does until status holds some: the core must record them once per rollout.
     offer_bins: bool = False
-    # Every check reports one nat of step evidence (`CheckResult.step_log_e`) with every
-    # analysis, as errorRate's failure test does: the core must carry each look once.
+    # Every check reports one nat of step evidence (`CheckResult.step_log_e`) and a stratum of
+    # information 1 (`step_strata`) with every analysis, as errorRate's failure test and the
+    # stratified latency and outputs tests do: the core must carry each look once.
     step_evidence: bool = False
     _follow_ups: int = 0
 
@@ -86,7 +87,8 @@ class Sim:
                 since = self.now - timedelta(seconds=self.window) if self.window is not None else None
                 analysis = verdict(outcome or Outcome.PASS, since)
                 if self.step_evidence:
-                    analysis = AnalysisResult.of([replace(c, step_log_e=1.0) for c in analysis.checks], since)
+                    analysis = AnalysisResult.of([replace(c, step_log_e=1.0, step_strata={"": (1.0, 1.0)})
+                                                  for c in analysis.checks], since)
         due = analysis is not None and current.phase == rollout.AB_TESTING
         decision = rollout.step(spec, current, self.observation(analysis, command, reward if due else None), self.now)
         if crash_before_status:

@@ -118,10 +118,11 @@ def check_traffic_start(before: rollout.Status, after: rollout.Status) -> None:
 
 
 class CarryCheck:
-    """Evidence carried across steps (status.carriedEvidence) counts each look at most
-    once, never shrinks within a rollout and starts afresh with each rollout. Every look
-    reports one nat (`Sim.step_evidence`), so the carried total is at most the number of
-    looks this rollout recorded."""
+    """Evidence carried across steps (status.carriedEvidence: the e-values and the strata)
+    counts each look at most once, never shrinks within a rollout and starts afresh with
+    each rollout. Every look reports one nat and a stratum of information 1
+    (`Sim.step_evidence`), so each carried total is at most the number of looks this
+    rollout recorded."""
 
     def __init__(self) -> None:
         self.looks = 0
@@ -132,11 +133,12 @@ class CarryCheck:
             self.looks = 0
             before = rollout.Status()
         self.looks += new_look
-        carried = after.carriedEvidence.logE.get("p99", 0.0) if after.carriedEvidence else 0.0
-        earlier = before.carriedEvidence.logE.get("p99", 0.0) if before.carriedEvidence else 0.0
-        assert carried <= self.looks, (carried, self.looks, after.phase)
-        if after.phase not in TERMINAL:
-            assert carried >= earlier, (earlier, carried, after.phase)
+        for of in (lambda c: c.logE.get("p99", 0.0), lambda c: c.strata.get("p99", {}).get("", (0.0, 0.0))[1]):
+            carried = of(after.carriedEvidence) if after.carriedEvidence else 0.0
+            earlier = of(before.carriedEvidence) if before.carriedEvidence else 0.0
+            assert carried <= self.looks, (carried, self.looks, after.phase)
+            if after.phase not in TERMINAL:
+                assert carried >= earlier, (earlier, carried, after.phase)
 
 
 def run(kind: str, step_duration: str, window: float | None, promote_winner: bool, actions,
