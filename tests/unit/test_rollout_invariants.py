@@ -139,6 +139,9 @@ class CarryCheck:
             assert carried <= self.looks, (carried, self.looks, after.phase)
             if after.phase not in TERMINAL:
                 assert carried >= earlier, (earlier, carried, after.phase)
+        if after.carriedEvidence:  # the strata are folded with the e-values: the same looks, once each
+            ev = after.carriedEvidence
+            assert ev.strata.get("p99", {}).get("", (0.0, 0.0))[1] == ev.logE.get("p99", 0.0), ev
 
 
 def run(kind: str, step_duration: str, window: float | None, promote_winner: bool, actions,
